@@ -1,0 +1,42 @@
+/**
+ * A plugin is a module whose default export lists the sources and sinks it adds.
+ * Built-in connectors are declared the same way; the registry holds them all.
+ */
+import * as Schema from "effect/Schema"
+import type { SinkConnector } from "./Sink.js"
+import type { SourceConnector } from "./Source.js"
+
+export interface Plugin {
+  readonly name: string
+  readonly sources?: ReadonlyArray<SourceConnector<never, never, never>>
+  readonly sinks?: ReadonlyArray<SinkConnector<never, never>>
+}
+
+const SnakeCase = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9_]*$/, { message: () => "a type name in snake_case, such as acme_crm" })
+)
+const AnySchema = Schema.declare((u: unknown): u is Schema.Schema.Any => Schema.isSchema(u), {
+  description: "an effect/Schema value"
+})
+const AnyFunction = Schema.declare(
+  (u: unknown): u is (...args: ReadonlyArray<unknown>) => unknown => typeof u === "function",
+  {
+    description: "a function"
+  }
+)
+
+const ConnectorShape = {
+  type: SnakeCase,
+  description: Schema.String,
+  storeConfig: AnySchema,
+  open: AnyFunction
+}
+
+/** What a plugin module's default export must look like. */
+export const PluginShape = Schema.Struct({
+  name: Schema.String,
+  sources: Schema.optional(
+    Schema.Array(Schema.Struct({ ...ConnectorShape, datasetConfig: AnySchema, watermark: AnySchema }))
+  ),
+  sinks: Schema.optional(Schema.Array(Schema.Struct({ ...ConnectorShape, targetConfig: AnySchema })))
+})

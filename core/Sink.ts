@@ -1,0 +1,104 @@
+/**
+ * The sink side of a connector. A sink publishes atomically: nothing a consumer can
+ * read changes until `commit`, and `commit` is idempotent per run id, so a run that
+ * crashed after the sink committed is recognised and never applied twice.
+ */
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type { Batch } from "./Batch.js"
+import type { SinkError } from "./Errors.js"
+import type { StoreContext } from "./Source.js"
+import type { Column } from "./Types.js"
+
+/**
+ * `replace`: after the commit the target holds exactly this run's data (full snapshots).
+ * `append`: this run's data is added (incremental snapshots; files with the same path are overwritten).
+ * `merge`: rows are upserted on the key (sinks that can).
+ */
+export type WriteMode = "replace" | "append" | "merge"
+
+export interface WriteOptions {
+  readonly runId: string
+  readonly dataset: string
+  readonly mode: WriteMode
+  /** The key to merge on, when `mode` is `merge`. */
+  readonly key: ReadonlyArray<string>
+}
+
+export interface CommitRequest {
+  readonly runId: string
+  /** The watermark this commit delivers, as stored JSON; recorded in the sink's manifest. */
+  readonly watermark: unknown
+  /** Rows carried by the files, when they were encoded from a table. */
+  readonly rows: number
+}
+
+/** What a commit published. */
+export interface Delivery {
+  readonly rows: number
+  readonly bytes: number
+  readonly files: number
+  /** True when this run id had already been committed and nothing changed. */
+  readonly alreadyCommitted: boolean
+}
+
+export interface TableWriter {
+  readonly write: (batch: Batch) => Effect.Effect<void, SinkError>
+  readonly commit: (request: CommitRequest) => Effect.Effect<Delivery, SinkError>
+  /** Drops everything staged. Closing the writer's scope without a commit aborts too. */
+  readonly abort: Effect.Effect<void>
+}
+
+/** A file to write: its path relative to the target, and its source's metadata. */
+export interface FileToWrite {
+  readonly path: string
+  /** Milliseconds since the epoch; kept on the copy where the store can. */
+  readonly lastModified?: number
+}
+
+export interface WrittenFile {
+  readonly path: string
+  readonly bytes: number
+  /** Hex SHA-256 of the content. */
+  readonly sha256: string
+}
+
+export interface FileWriter {
+  readonly write: <E>(
+    file: FileToWrite,
+    content: Stream.Stream<Uint8Array, E>
+  ) => Effect.Effect<WrittenFile, SinkError | E>
+  readonly commit: (request: CommitRequest) => Effect.Effect<Delivery, SinkError>
+  readonly abort: Effect.Effect<void>
+}
+
+export interface SinkSession<T> {
+  /** A short description of the target for messages, such as `received/sales/`. */
+  readonly describeTarget: (target: T) => string
+  /** Present when the store receives rows into tables. */
+  readonly tables?: {
+    readonly open: (
+      target: T,
+      columns: ReadonlyArray<Column>,
+      options: WriteOptions
+    ) => Effect.Effect<TableWriter, SinkError, Scope.Scope>
+  }
+  /** Present when the store receives files (tables arrive encoded as CSV, Parquet or JSONL parts). */
+  readonly files?: {
+    readonly open: (target: T, options: WriteOptions) => Effect.Effect<FileWriter, SinkError, Scope.Scope>
+  }
+  /** True when a commit of this run id is already published in the target. */
+  readonly isCommitted: (target: T, runId: string) => Effect.Effect<boolean, SinkError>
+}
+
+export interface SinkConnector<C = unknown, T = unknown> {
+  /** The YAML `type:` of the store, snake_case; the same as its source side's, if it has one. */
+  readonly type: string
+  readonly description: string
+  readonly storeConfig: Schema.Schema<C, Record<string, unknown>>
+  /** A mapping's target settings (beside `store`, `format` and its options). */
+  readonly targetConfig: Schema.Schema<T, Record<string, unknown>>
+  readonly open: (config: C, context: StoreContext) => Effect.Effect<SinkSession<T>, SinkError, Scope.Scope>
+}

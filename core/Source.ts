@@ -1,0 +1,101 @@
+/**
+ * The source side of a connector. A connector is declared as a value: its `type` (the
+ * YAML `type:`), the Schemas of its store and dataset config, and `open`, which opens
+ * a session in a Scope. Importing a connector has no side effects.
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type { Batch } from "./Batch.js"
+import type { SourceError } from "./Errors.js"
+import type { Filter } from "./Filter.js"
+import type { Column } from "./Types.js"
+
+/** What a connector is told about the store it opens. */
+export interface StoreContext {
+  /** The store's name in the config, for messages. */
+  readonly store: string
+  /** The folder of the config file: relative paths in a store config resolve against it. */
+  readonly baseDir: string
+}
+
+export type DatasetDescription =
+  { readonly kind: "table"; readonly columns: ReadonlyArray<Column> } | { readonly kind: "files" }
+
+export interface IncrementalSpec {
+  /** The column whose value grows as rows are added or changed. */
+  readonly cursor: string
+  /** Columns that identify a row: they order rows sharing a cursor value, and sinks merge on them. */
+  readonly key: ReadonlyArray<string>
+  /** A window re-read before the watermark, for rows that commit late with an older cursor. */
+  readonly lookback: Option.Option<Duration.Duration>
+}
+
+export interface ReadPlan<W> {
+  /** The dataset's name in the share, for messages. */
+  readonly dataset: string
+  readonly mode: "full" | "incremental"
+  /** The last committed watermark; `None` on a full run or the first incremental one. */
+  readonly after: Option.Option<W>
+  /** Columns to read, in order; `None` reads them all. */
+  readonly columns: Option.Option<ReadonlyArray<string>>
+  /** Rows to keep; pushed into the read where the store can evaluate it. */
+  readonly filter: Option.Option<Filter>
+  readonly incremental: Option.Option<IncrementalSpec>
+}
+
+/** A batch and the watermark that is safe to commit once a sink has durably written it and every page before it. */
+export interface Page<W> {
+  readonly batch: Batch
+  readonly watermark: Option.Option<W>
+}
+
+/** A file in a file store. `path` is relative to the dataset's folder and uses `/`. */
+export interface FileEntry {
+  readonly path: string
+  readonly size: number
+  /** Milliseconds since the epoch. */
+  readonly lastModified: number
+  /** Changes whenever the content does; detects a file rewritten while it is copied. */
+  readonly etag: string
+}
+
+/** Which files a file listing returns. */
+export interface FileRange {
+  /** Only files after this (last_modified, path) pair. */
+  readonly after: Option.Option<{ readonly lastModified: number; readonly path: string }>
+  /** Only files modified at or before this instant (ms), frozen when the run starts. */
+  readonly until: number
+}
+
+export interface FileAccess<D> {
+  /** Files of the dataset in the range, in (last_modified, path) order. */
+  readonly list: (dataset: D, range: FileRange) => Stream.Stream<FileEntry, SourceError>
+  /** The bytes of one file, as stored. */
+  readonly read: (dataset: D, file: FileEntry) => Stream.Stream<Uint8Array, SourceError>
+  /** The file as it is now, to tell whether it changed while it was read. */
+  readonly stat: (dataset: D, path: string) => Effect.Effect<FileEntry, SourceError>
+}
+
+export interface SourceSession<D, W> {
+  readonly describe: (dataset: D) => Effect.Effect<DatasetDescription, SourceError>
+  /** Present when the store holds table datasets. */
+  readonly readTable?: (dataset: D, plan: ReadPlan<W>) => Stream.Stream<Page<W>, SourceError>
+  /** Present when the store holds file datasets. */
+  readonly files?: FileAccess<D>
+}
+
+export interface SourceConnector<C = unknown, D = unknown, W = unknown> {
+  /** The YAML `type:` of the store, snake_case. */
+  readonly type: string
+  readonly description: string
+  /** The store's connection settings (beside `type` and `account`). */
+  readonly storeConfig: Schema.Schema<C, Record<string, unknown>>
+  /** A dataset's `source:` settings (beside `store`). */
+  readonly datasetConfig: Schema.Schema<D, Record<string, unknown>>
+  readonly watermark: Schema.Schema<W, unknown>
+  readonly open: (config: C, context: StoreContext) => Effect.Effect<SourceSession<D, W>, SourceError, Scope.Scope>
+}
