@@ -9,14 +9,14 @@ import type { Plugin } from "./Plugin.js"
 import { PluginShape } from "./Plugin.js"
 import { PluginError } from "./Errors.js"
 import type { SinkConnector } from "./Sink.js"
-import type { SourceConnector } from "./Source.js"
+import type { ConfigSchema, SourceConnector } from "./Source.js"
 
 export interface StoreType {
   readonly type: string
   readonly description: string
   /** The plugin that brought it, or `built-in`. */
   readonly origin: string
-  readonly storeConfig: Schema.Schema<unknown, Record<string, unknown>>
+  readonly storeConfig: ConfigSchema<unknown>
   readonly source?: SourceConnector
   readonly sink?: SinkConnector
 }

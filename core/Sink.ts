@@ -4,12 +4,11 @@
  * crashed after the sink committed is recognised and never applied twice.
  */
 import type * as Effect from "effect/Effect"
-import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { Batch } from "./Batch.js"
 import type { SinkError } from "./Errors.js"
-import type { StoreContext } from "./Source.js"
+import type { ConfigSchema, StoreContext } from "./Source.js"
 import type { Column } from "./Types.js"
 
 /**
@@ -97,8 +96,8 @@ export interface SinkConnector<C = unknown, T = unknown> {
   /** The YAML `type:` of the store, snake_case; the same as its source side's, if it has one. */
   readonly type: string
   readonly description: string
-  readonly storeConfig: Schema.Schema<C, Record<string, unknown>>
+  readonly storeConfig: ConfigSchema<C>
   /** A mapping's target settings (beside `store`, `format` and its options). */
-  readonly targetConfig: Schema.Schema<T, Record<string, unknown>>
+  readonly targetConfig: ConfigSchema<T>
   readonly open: (config: C, context: StoreContext) => Effect.Effect<SinkSession<T>, SinkError, Scope.Scope>
 }

@@ -14,6 +14,14 @@ import type { SourceError } from "./Errors.js"
 import type { Filter } from "./Filter.js"
 import type { Column } from "./Types.js"
 
+/**
+ * A Schema that decodes one block of a share config into `A`. What it decodes from is
+ * whatever YAML gives, and Schema's encoded type parameter is invariant, so it is
+ * left open here rather than forcing every connector to spell its encoded form.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ConfigSchema<A> = Schema.Schema<A, any>
+
 /** What a connector is told about the store it opens. */
 export interface StoreContext {
   /** The store's name in the config, for messages. */
@@ -93,9 +101,9 @@ export interface SourceConnector<C = unknown, D = unknown, W = unknown> {
   readonly type: string
   readonly description: string
   /** The store's connection settings (beside `type` and `account`). */
-  readonly storeConfig: Schema.Schema<C, Record<string, unknown>>
+  readonly storeConfig: ConfigSchema<C>
   /** A dataset's `source:` settings (beside `store`). */
-  readonly datasetConfig: Schema.Schema<D, Record<string, unknown>>
-  readonly watermark: Schema.Schema<W, unknown>
+  readonly datasetConfig: ConfigSchema<D>
+  readonly watermark: ConfigSchema<W>
   readonly open: (config: C, context: StoreContext) => Effect.Effect<SourceSession<D, W>, SourceError, Scope.Scope>
 }

@@ -4,10 +4,10 @@
  * whatever the file size.
  */
 import type * as Effect from "effect/Effect"
-import type * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type { Batch } from "../../core/Batch.js"
 import type { FormatError, SourceError } from "../../core/Errors.js"
+import type { ConfigSchema } from "../../core/Source.js"
 import type { Column, LogicalType } from "../../core/Types.js"
 
 export type FormatName = "csv" | "parquet" | "jsonl"
@@ -30,7 +30,7 @@ export interface TableFormat<O> {
   /** File name extensions, without the dot; the first is used for files Ferry writes. */
   readonly extensions: ReadonlyArray<string>
   /** Options of this format in a share config (`csv:`, `parquet:`), all optional. */
-  readonly options: Schema.Schema<O, Record<string, unknown>>
+  readonly options: ConfigSchema<O>
   /**
    * The columns of a file, from its own metadata or inferred from a sample of its
    * rows. `declared` fixes the types of the columns it names.

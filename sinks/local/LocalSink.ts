@@ -1,0 +1,347 @@
+/**
+ * The local sink writes files into a folder of a local store and publishes them
+ * atomically:
+ *
+ * 1. files are written into a hidden staging folder inside the target
+ *    (`.ferry-staging-<run id>/`) and fsynced;
+ * 2. commit writes a commit record into the staging folder and fsyncs it: from this
+ *    point the commit is decided and rolls forward, even after a crash;
+ * 3. each file is renamed into place (an atomic step per file), files the run
+ *    replaces are removed, and the run's manifest is written last, under
+ *    `_ferry/manifests/<run id>.json`.
+ *
+ * A consumer treats a run as delivered when its manifest is there. A staging folder
+ * without a commit record is an aborted run and is removed; one with a record is
+ * completed the next time the target is opened. A manifest for the run id makes a
+ * second commit a no-op.
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { SinkError } from "../../core/Errors.js"
+import type {
+  CommitRequest,
+  Delivery,
+  FileToWrite,
+  FileWriter,
+  SinkConnector,
+  SinkSession,
+  WriteOptions,
+  WrittenFile
+} from "../../core/Sink.js"
+import type { StoreContext } from "../../core/Source.js"
+import { isFerryInternal } from "../../connectors/local/LocalFiles.js"
+import { LocalStoreConfig, relativePosix, resolveInside, resolveRoot } from "../../connectors/local/LocalStore.js"
+
+export const LocalTargetConfig = Schema.Struct({
+  path: Schema.NonEmptyString.annotations({
+    description: "The folder, relative to the store's root, that receives the dataset.",
+    examples: ["sales/", "received/documents"]
+  })
+}).annotations({ identifier: "LocalTargetConfig" })
+export type LocalTargetConfig = typeof LocalTargetConfig.Type
+
+const MANIFESTS = path.join("_ferry", "manifests")
+const COMMIT_RECORD = ".ferry-commit.json"
+const LOCK_FILE = ".ferry-lock"
+const STAGING_PREFIX = ".ferry-staging-"
+
+/** The run's manifest: what a consumer reads to know a delivery is complete. */
+export const Manifest = Schema.Struct({
+  run_id: Schema.String,
+  dataset: Schema.String,
+  mode: Schema.Literal("replace", "append", "merge"),
+  committed_at: Schema.String,
+  rows: Schema.Number,
+  bytes: Schema.Number,
+  files: Schema.Array(Schema.Struct({ path: Schema.String, bytes: Schema.Number, sha256: Schema.String })),
+  removed: Schema.Array(Schema.String),
+  watermark: Schema.Unknown
+})
+export type Manifest = typeof Manifest.Type
+
+const decodeManifest = Schema.decodeUnknownSync(Schema.parseJson(Manifest))
+
+interface Target {
+  readonly store: string
+  /** The target as the user wrote it, for messages. */
+  readonly shown: string
+  readonly folder: string
+}
+
+const fail = (target: Target, message: string) => new SinkError({ store: target.store, target: target.shown, message })
+
+const attempt = <A>(target: Target, what: string, run: () => Promise<A>): Effect.Effect<A, SinkError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (error) => fail(target, `${what}: ${error instanceof Error ? error.message : String(error)}`)
+  })
+
+const exists = (file: string): Promise<boolean> =>
+  fs.access(file).then(
+    () => true,
+    () => false
+  )
+
+const fsyncPath = async (file: string): Promise<void> => {
+  const handle = await fs.open(file, "r")
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+const writeDurably = async (file: string, content: string): Promise<void> => {
+  const temporary = `${file}.tmp-${process.pid}`
+  const handle = await fs.open(temporary, "w")
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await fs.rename(temporary, file)
+  await fsyncPath(path.dirname(file))
+}
+
+const manifestPath = (target: Target, runId: string) => path.join(target.folder, MANIFESTS, `${runId}.json`)
+
+const readManifest = (target: Target, runId: string): Effect.Effect<Manifest | undefined, SinkError> =>
+  attempt(target, `reading the manifest of run ${runId}`, async () => {
+    const file = manifestPath(target, runId)
+    return (await exists(file)) ? decodeManifest(await fs.readFile(file, "utf8")) : undefined
+  })
+
+/** Every file Ferry has published in the target (bookkeeping and staging excluded). */
+const publishedFiles = async (folder: string): Promise<Array<string>> => {
+  const files: Array<string> = []
+  const pending = [folder]
+  while (pending.length > 0) {
+    const current = pending.pop()!
+    for (const entry of await fs.readdir(current, { withFileTypes: true })) {
+      if (isFerryInternal(entry.name)) continue
+      const full = path.join(current, entry.name)
+      if (entry.isDirectory()) pending.push(full)
+      else files.push(relativePosix(folder, full))
+    }
+  }
+  return files
+}
+
+/** Finishes a decided commit; every step can run again after a crash half way. */
+const rollForward = async (target: Target, staging: string, manifest: Manifest): Promise<void> => {
+  for (const file of manifest.files) {
+    const from = path.join(staging, file.path)
+    const to = path.join(target.folder, file.path)
+    if (await exists(from)) {
+      await fs.mkdir(path.dirname(to), { recursive: true })
+      await fs.rename(from, to)
+    }
+  }
+  for (const file of manifest.removed) await fs.rm(path.join(target.folder, file), { force: true })
+  await fs.mkdir(path.join(target.folder, MANIFESTS), { recursive: true })
+  await writeDurably(manifestPath(target, manifest.run_id), JSON.stringify(manifest, null, 2))
+  await fsyncPath(target.folder)
+  await fs.rm(staging, { recursive: true, force: true })
+}
+
+/** Completes decided commits and removes aborted staging folders left by a crash. */
+const recover = (target: Target): Effect.Effect<void, SinkError> =>
+  attempt(target, "recovering an interrupted run", async () => {
+    if (!(await exists(target.folder))) return
+    for (const entry of await fs.readdir(target.folder, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !entry.name.startsWith(STAGING_PREFIX)) continue
+      const staging = path.join(target.folder, entry.name)
+      const record = path.join(staging, COMMIT_RECORD)
+      if (await exists(record)) await rollForward(target, staging, decodeManifest(await fs.readFile(record, "utf8")))
+      else await fs.rm(staging, { recursive: true, force: true })
+    }
+  })
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * One writer at a time per target folder: a lock file names the process and run
+ * holding it. A lock left by a process that no longer runs is taken over.
+ */
+const lockTarget = (target: Target, runId: string): Effect.Effect<void, SinkError, Scope.Scope> => {
+  const lock = path.join(target.folder, LOCK_FILE)
+  const owner = JSON.stringify({ pid: process.pid, host: os.hostname(), run_id: runId })
+  const take = async (): Promise<string | undefined> => {
+    await fs.mkdir(target.folder, { recursive: true })
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.writeFile(lock, owner, { flag: "wx" })
+        return undefined
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+        const holder = JSON.parse(await fs.readFile(lock, "utf8").catch(() => "{}")) as {
+          pid?: number
+          host?: string
+          run_id?: string
+        }
+        if (holder.host === os.hostname() && typeof holder.pid === "number" && isAlive(holder.pid)) {
+          return `the target is being written by run ${holder.run_id ?? "?"} (process ${holder.pid})`
+        }
+        await fs.rm(lock, { force: true })
+      }
+    }
+    return "the target's lock could not be taken"
+  }
+  return Effect.acquireRelease(
+    attempt(target, "locking the target", take).pipe(
+      Effect.flatMap((busy) => (busy === undefined ? Effect.void : Effect.fail(fail(target, busy))))
+    ),
+    () => Effect.promise(() => fs.rm(lock, { force: true }))
+  )
+}
+
+const writeFile = <E>(
+  target: Target,
+  staging: string,
+  file: FileToWrite,
+  content: Stream.Stream<Uint8Array, E>
+): Effect.Effect<WrittenFile, SinkError | E> =>
+  Effect.gen(function* () {
+    const destination = yield* resolveInside(staging, file.path).pipe(
+      Effect.mapError((error) => fail(target, error.message))
+    )
+    yield* attempt(target, `creating the folder of ${file.path}`, () =>
+      fs.mkdir(path.dirname(destination), { recursive: true })
+    )
+    const hash = createHash("sha256")
+    let bytes = 0
+    yield* Effect.acquireUseRelease(
+      attempt(target, `creating ${file.path}`, () => fs.open(destination, "w")),
+      (handle) =>
+        Stream.runForEach(content, (chunk) =>
+          attempt(target, `writing ${file.path}`, async () => {
+            hash.update(chunk)
+            bytes += chunk.byteLength
+            await handle.write(chunk)
+          })
+        ).pipe(Effect.zipRight(attempt(target, `flushing ${file.path}`, () => handle.sync()))),
+      (handle) => Effect.promise(() => handle.close())
+    )
+    if (file.lastModified !== undefined) {
+      const mtime = new Date(file.lastModified)
+      yield* attempt(target, `setting the modification time of ${file.path}`, () =>
+        fs.utimes(destination, mtime, mtime)
+      )
+    }
+    return { path: file.path, bytes, sha256: hash.digest("hex") }
+  })
+
+const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWriter, SinkError, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* lockTarget(target, options.runId)
+    yield* recover(target)
+    const staging = path.join(target.folder, `${STAGING_PREFIX}${options.runId}`)
+    const written = new Map<string, WrittenFile>()
+    let committed = false
+    const abort = Effect.promise(() => fs.rm(staging, { recursive: true, force: true }))
+    yield* Effect.addFinalizer(() => (committed ? Effect.void : abort))
+    yield* attempt(target, "creating the staging folder", () => fs.mkdir(staging, { recursive: true }))
+
+    const commit = (request: CommitRequest): Effect.Effect<Delivery, SinkError> =>
+      Effect.gen(function* () {
+        const previous = yield* readManifest(target, request.runId)
+        if (previous !== undefined) {
+          committed = true
+          yield* abort
+          return { rows: previous.rows, bytes: previous.bytes, files: previous.files.length, alreadyCommitted: true }
+        }
+        const files = [...written.values()].sort((a, b) => (a.path < b.path ? -1 : 1))
+        const kept = new Set(files.map((file) => file.path))
+        const removed =
+          options.mode === "replace"
+            ? (yield* attempt(target, "listing the files to replace", () => publishedFiles(target.folder))).filter(
+                (file) => !kept.has(file)
+              )
+            : []
+        const manifest: Manifest = {
+          run_id: request.runId,
+          dataset: options.dataset,
+          mode: options.mode,
+          committed_at: new Date().toISOString(),
+          rows: request.rows,
+          bytes: files.reduce((total, file) => total + file.bytes, 0),
+          files,
+          removed,
+          watermark: request.watermark
+        }
+        yield* attempt(target, "recording the commit", () =>
+          writeDurably(path.join(staging, COMMIT_RECORD), JSON.stringify(manifest))
+        )
+        committed = true
+        yield* attempt(target, "publishing the run's files", () => rollForward(target, staging, manifest))
+        return { rows: manifest.rows, bytes: manifest.bytes, files: files.length, alreadyCommitted: false }
+      })
+
+    return {
+      write: <E>(file: FileToWrite, content: Stream.Stream<Uint8Array, E>) =>
+        writeFile(target, staging, file, content).pipe(
+          Effect.tap((result) => Effect.sync(() => written.set(result.path, result)))
+        ),
+      commit,
+      abort
+    } satisfies FileWriter
+  })
+
+const openSession = (
+  config: LocalStoreConfig,
+  context: StoreContext
+): Effect.Effect<SinkSession<LocalTargetConfig>, SinkError> =>
+  Effect.gen(function* () {
+    const root = resolveRoot(config, context.baseDir)
+    const resolveTarget = (target: LocalTargetConfig): Effect.Effect<Target, SinkError> =>
+      resolveInside(root, target.path).pipe(
+        Effect.mapError(
+          (error) => new SinkError({ store: context.store, target: target.path, message: error.message })
+        ),
+        Effect.map((folder) => ({ store: context.store, shown: target.path, folder }))
+      )
+    yield* Effect.tryPromise({
+      try: () => fs.mkdir(root, { recursive: true }),
+      catch: (error) =>
+        new SinkError({ store: context.store, message: `the root ${root} cannot be created: ${String(error)}` })
+    })
+    return {
+      describeTarget: (target) => target.path,
+      files: {
+        open: (target, options) => Effect.flatMap(resolveTarget(target), (resolved) => openWriter(resolved, options))
+      },
+      isCommitted: (target, runId) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const resolved = yield* resolveTarget(target)
+            if (!(yield* Effect.promise(() => exists(resolved.folder)))) return false
+            yield* lockTarget(resolved, runId)
+            yield* recover(resolved)
+            return (yield* readManifest(resolved, runId)) !== undefined
+          })
+        )
+    }
+  })
+
+export const localSink: SinkConnector<LocalStoreConfig, LocalTargetConfig> = {
+  type: "local",
+  description:
+    "A folder on this machine. Tables arrive as CSV, Parquet or JSON Lines files; files arrive byte for byte.",
+  storeConfig: LocalStoreConfig,
+  targetConfig: LocalTargetConfig,
+  open: openSession
+}
