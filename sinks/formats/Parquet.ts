@@ -1,0 +1,391 @@
+/**
+ * Parquet, through parquet-wasm (the Rust `parquet` crate compiled to WebAssembly),
+ * chosen by measurement: see docs/parquet.md.
+ *
+ * Batches cross into WebAssembly as Arrow IPC bytes. The writer embeds the Arrow
+ * schema in the file (`ARROW:schema`), so what Parquet's own logical types cannot say
+ * survives a round trip through Ferry: the time zone name of a timestamp, and the
+ * extension names that mark JSON and UUID columns. Other readers see the Parquet
+ * logical types: DECIMAL, TIMESTAMP (isAdjustedToUTC when zoned), DATE, TIME, INT(8/16),
+ * STRING, LIST.
+ */
+import * as Arrow from "apache-arrow"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as ParquetWasm from "parquet-wasm"
+import type { Batch } from "../../core/Batch.js"
+import { DEFAULT_BATCH_ROWS, emptyBatch } from "../../core/Batch.js"
+import { FormatError, type SourceError } from "../../core/Errors.js"
+import type { Column, LogicalType } from "../../core/Types.js"
+import { columnsOf, isSameType, toSchema, typeName } from "../../core/Types.js"
+import type { FileInput, TableFormat } from "./Format.js"
+import type { FieldPlan } from "./internal/ForeignArrow.js"
+import { planField } from "./internal/ForeignArrow.js"
+import { ParquetOptions } from "./Options.js"
+
+const formatError = (fields: { file?: string; column?: string; message: string }) =>
+  new FormatError({ format: "parquet", ...fields })
+
+/** WebAssembly errors arrive as strings or Errors. */
+const describe = (cause: unknown): string =>
+  cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
+
+// ---- opening a file ----------------------------------------------------------------
+
+/** A local copy of a remote file; Parquet reads its footer first, which a stream cannot give. */
+const spool = (input: FileInput): Effect.Effect<string, FormatError | SourceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const directory = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => fs.promises.mkdtemp(path.join(os.tmpdir(), "ferry-parquet-")),
+        catch: (cause) =>
+          formatError({ file: input.name, message: `cannot create a temporary file: ${describe(cause)}` })
+      }),
+      (directory) => Effect.promise(() => fs.promises.rm(directory, { recursive: true, force: true }))
+    )
+    const spooled = path.join(directory, "input.parquet")
+    const handle = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => fs.promises.open(spooled, "w"),
+        catch: (cause) => formatError({ file: input.name, message: `cannot spool the file: ${describe(cause)}` })
+      }),
+      (handle) => Effect.promise(() => handle.close())
+    )
+    yield* Stream.runForEach(input.stream(), (chunk) =>
+      Effect.tryPromise({
+        try: () => handle.write(chunk),
+        catch: (cause) => formatError({ file: input.name, message: `cannot spool the file: ${describe(cause)}` })
+      })
+    )
+    return spooled
+  })
+
+const openFile = (input: FileInput): Effect.Effect<ParquetWasm.ParquetFile, FormatError | SourceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const local = input.localPath ?? (yield* spool(input))
+    const blob = yield* Effect.tryPromise({
+      try: () => fs.openAsBlob(local),
+      catch: (cause) => formatError({ file: input.name, message: `cannot open the file: ${describe(cause)}` })
+    })
+    return yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => ParquetWasm.ParquetFile.fromFile(blob),
+        catch: (cause) => formatError({ file: input.name, message: `not a readable Parquet file: ${describe(cause)}` })
+      }),
+      (file) => Effect.sync(() => file.free())
+    )
+  })
+
+/** The file's Arrow schema, from the footer alone. */
+const fileSchema = (file: ParquetWasm.ParquetFile, input: FileInput): Effect.Effect<Arrow.Schema, FormatError> =>
+  Effect.try({
+    try: () => Arrow.tableFromIPC(file.schema().intoIPCStream()).schema,
+    catch: (cause) => formatError({ file: input.name, message: `unreadable schema: ${describe(cause)}` })
+  })
+
+const planFields = (
+  schema: Arrow.Schema,
+  input: FileInput
+): Effect.Effect<ReadonlyMap<string, FieldPlan>, FormatError> =>
+  Effect.forEach(schema.fields, (field) =>
+    Either.mapLeft(planField(field), (message) => formatError({ file: input.name, column: field.name, message }))
+  ).pipe(Effect.map((plans) => new Map(plans.map((plan) => [plan.field.name, plan]))))
+
+// ---- inspect -----------------------------------------------------------------------
+
+const inspect = (
+  input: FileInput,
+  _options: ParquetOptions,
+  declared: ReadonlyMap<string, LogicalType>
+): Effect.Effect<ReadonlyArray<Column>, FormatError | SourceError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const file = yield* openFile(input)
+      const plans = yield* planFields(yield* fileSchema(file, input), input)
+      const columns = [...plans.values()].map((plan): Column => ({
+        name: plan.field.name,
+        type: plan.type,
+        nullable: plan.field.nullable
+      }))
+      for (const [name, type] of declared) {
+        const column = columns.find((candidate) => candidate.name === name)
+        if (column === undefined) {
+          return yield* formatError({
+            file: input.name,
+            column: name,
+            message: `declared column "${name}" is not in the file`
+          })
+        }
+        if (!isSameType(column.type, type)) {
+          return yield* formatError({
+            file: input.name,
+            column: name,
+            message: `column "${name}" is declared ${typeName(type)}, but the file holds ${typeName(column.type)}`
+          })
+        }
+      }
+      return columns
+    })
+  )
+
+// ---- decode ------------------------------------------------------------------------
+
+/** How each requested column is found in the batches the file yields. */
+interface ReadPlan {
+  readonly schema: Arrow.Schema
+  readonly columns: ReadonlyArray<{ readonly name: string; readonly type: Arrow.DataType; readonly plan: FieldPlan }>
+}
+
+const readPlan = (
+  plans: ReadonlyMap<string, FieldPlan>,
+  columns: ReadonlyArray<Column>,
+  input: FileInput
+): Effect.Effect<ReadPlan, FormatError> =>
+  Effect.gen(function* () {
+    const schema = toSchema(columns)
+    const read: Array<ReadPlan["columns"][number]> = []
+    for (const [i, column] of columns.entries()) {
+      const plan = plans.get(column.name)
+      if (plan === undefined) {
+        return yield* formatError({
+          file: input.name,
+          column: column.name,
+          message: `column "${column.name}" is not in the file`
+        })
+      }
+      if (!isSameType(plan.type, column.type)) {
+        return yield* formatError({
+          file: input.name,
+          column: column.name,
+          message: `column "${column.name}" is expected as ${typeName(column.type)}, but the file holds ${typeName(plan.type)}`
+        })
+      }
+      read.push({ name: column.name, type: schema.fields[i]!.type as Arrow.DataType, plan })
+    }
+    return { schema, columns: read }
+  })
+
+/** A batch of the file as a Ferry batch: requested order, Ferry's types, foreign types converted. */
+const toFerryBatch = (
+  wasmBatch: ParquetWasm.RecordBatch,
+  plan: ReadPlan,
+  input: FileInput
+): Either.Either<Batch | undefined, FormatError> => {
+  const source = Arrow.tableFromIPC(wasmBatch.intoIPCStream()).batches[0]
+  if (source === undefined || source.numRows === 0) return Either.right(undefined)
+  const children: Array<Arrow.Data> = []
+  for (const column of plan.columns) {
+    const index = source.schema.fields.findIndex((field) => field.name === column.name)
+    const data = source.data.children[index]
+    if (data === undefined) {
+      return Either.left(
+        formatError({ file: input.name, column: column.name, message: "column missing from a row group" })
+      )
+    }
+    const converted = column.plan.convert === undefined ? Either.right(data) : column.plan.convert(data)
+    if (Either.isLeft(converted)) {
+      return Either.left(formatError({ file: input.name, column: column.name, message: converted.left }))
+    }
+    children.push(converted.right.clone(column.type))
+  }
+  const length = source.numRows
+  return Either.right(
+    new Arrow.RecordBatch(
+      plan.schema,
+      Arrow.makeData({ type: new Arrow.Struct(plan.schema.fields), length, nullCount: 0, children })
+    )
+  )
+}
+
+/** Batches without columns still carry their row counts, one per row group. */
+const rowCountBatches = (file: ParquetWasm.ParquetFile): Stream.Stream<Batch> =>
+  Stream.fromIterable(
+    file
+      .metadata()
+      .rowGroups()
+      .map((group) => group.numRows())
+  ).pipe(
+    Stream.filter((rows) => rows > 0),
+    Stream.map(
+      (length) =>
+        new Arrow.RecordBatch(
+          new Arrow.Schema([]),
+          Arrow.makeData({ type: new Arrow.Struct([]), length, nullCount: 0, children: [] })
+        )
+    )
+  )
+
+const decode = (
+  input: FileInput,
+  columns: ReadonlyArray<Column>,
+  _options: ParquetOptions
+): Stream.Stream<Batch, FormatError | SourceError> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const file = yield* openFile(input)
+      if (columns.length === 0) return rowCountBatches(file)
+      const plan = yield* readPlan(yield* planFields(yield* fileSchema(file, input), input), columns, input)
+      const readable = yield* Effect.tryPromise({
+        // The reader fetches one row group's projected column chunks at a time.
+        try: () => file.stream({ batchSize: DEFAULT_BATCH_ROWS, columns: columns.map((column) => column.name) }),
+        catch: (cause) => formatError({ file: input.name, message: describe(cause) })
+      })
+      return Stream.fromReadableStream<ParquetWasm.RecordBatch, FormatError>(
+        () => readable,
+        (cause) => formatError({ file: input.name, message: describe(cause) })
+      ).pipe(
+        Stream.mapEffect((wasmBatch) => toFerryBatch(wasmBatch, plan, input)),
+        Stream.filter((batch): batch is Batch => batch !== undefined)
+      )
+    })
+  )
+
+// ---- encode ------------------------------------------------------------------------
+
+const compressions = {
+  snappy: ParquetWasm.Compression.SNAPPY,
+  zstd: ParquetWasm.Compression.ZSTD,
+  none: ParquetWasm.Compression.UNCOMPRESSED
+} as const
+
+const writerProperties = (options: ParquetOptions): ParquetWasm.WriterProperties =>
+  new ParquetWasm.WriterPropertiesBuilder()
+    .setCompression(compressions[options.compression])
+    .setMaxRowGroupSize(options.row_group_rows)
+    .setCreatedBy("ferry")
+    .build()
+
+/** Checks a batch against the columns being written, once per distinct schema object. */
+const makeSchemaCheck = (columns: ReadonlyArray<Column>) => {
+  let checked: Arrow.Schema | undefined
+  return (batch: Batch): FormatError | undefined => {
+    if (batch.schema === checked) return undefined
+    const actual = columnsOf(batch.schema)
+    if (Either.isLeft(actual)) return formatError({ message: actual.left })
+    const expected = columns.map((column) => `${column.name} ${typeName(column.type)}`).join(", ")
+    const found = actual.right.map((column) => `${column.name} ${typeName(column.type)}`).join(", ")
+    if (
+      actual.right.length !== columns.length ||
+      actual.right.some((column, i) => column.name !== columns[i]!.name || !isSameType(column.type, columns[i]!.type))
+    ) {
+      return formatError({ message: `a batch has columns (${found}), expected (${expected})` })
+    }
+    checked = batch.schema
+    return undefined
+  }
+}
+
+/** Moves a batch into WebAssembly memory, under the schema being written. */
+const toWasmBatches = (schema: Arrow.Schema, batch: Batch): ReadonlyArray<ParquetWasm.RecordBatch> => {
+  const aligned = new Arrow.RecordBatch(schema, batch.data)
+  const table = ParquetWasm.Table.fromIPCStream(Arrow.tableToIPC(new Arrow.Table([aligned]), "stream"))
+  try {
+    return table.recordBatches()
+  } finally {
+    table.free()
+  }
+}
+
+/**
+ * Feeds the upstream batches to the WebAssembly writer on demand, so the writer pulls
+ * at its own pace and flushes one row group at a time. An upstream failure is kept
+ * aside to be re-raised as it was, since it crosses WebAssembly as an opaque value.
+ */
+const encode = <E>(
+  columns: ReadonlyArray<Column>,
+  batches: Stream.Stream<Batch, E>,
+  options: ParquetOptions
+): Stream.Stream<Uint8Array, E | FormatError> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const schema = toSchema(columns)
+      const check = makeSchemaCheck(columns)
+      const pull = yield* Stream.toPull(batches)
+      const runPromiseExit = Runtime.runPromiseExit(yield* Effect.runtime<never>())
+      let upstreamFailure: Cause.Cause<E | FormatError> | undefined
+      let sentAny = false
+      const send = (controller: ReadableStreamDefaultController<ParquetWasm.RecordBatch>, batch: Batch) => {
+        for (const wasmBatch of toWasmBatches(schema, batch)) controller.enqueue(wasmBatch)
+        sentAny = true
+      }
+      const trySend = (controller: ReadableStreamDefaultController<ParquetWasm.RecordBatch>, batch: Batch) => {
+        try {
+          send(controller, batch)
+          return undefined
+        } catch (cause) {
+          return formatError({ message: `cannot pass a batch to the Parquet writer: ${describe(cause)}` })
+        }
+      }
+      const input = new ReadableStream<ParquetWasm.RecordBatch>(
+        {
+          pull: async (controller) => {
+            const exit = await runPromiseExit(pull)
+            if (Exit.isSuccess(exit)) {
+              for (const batch of exit.value) {
+                const mismatch = check(batch) ?? (batch.numRows > 0 ? trySend(controller, batch) : undefined)
+                if (mismatch !== undefined) {
+                  upstreamFailure = Cause.fail(mismatch)
+                  return controller.error(mismatch)
+                }
+              }
+              return
+            }
+            const failure = Cause.failureOrCause(exit.cause)
+            if (Either.isLeft(failure)) {
+              const error = failure.left
+              if (Option.isNone(error)) {
+                // A file without rows still needs its schema, which the writer takes from a batch.
+                const mismatch = sentAny ? undefined : trySend(controller, emptyBatch(columns))
+                if (mismatch === undefined) return controller.close()
+                upstreamFailure = Cause.fail(mismatch)
+                return controller.error(mismatch)
+              }
+              upstreamFailure = Cause.fail(error.value)
+            } else {
+              upstreamFailure = failure.right
+            }
+            controller.error(Cause.squash(exit.cause))
+          }
+        },
+        { highWaterMark: 0 }
+      )
+      const output = yield* Effect.tryPromise({
+        try: () => ParquetWasm.transformParquetStream(input, writerProperties(options)),
+        catch: (cause) => formatError({ message: `cannot start the Parquet writer: ${describe(cause)}` })
+      })
+      return Stream.fromReadableStream<Uint8Array, FormatError>(
+        () => output as ReadableStream<Uint8Array>,
+        (cause) => formatError({ message: `cannot write Parquet: ${describe(cause)}` })
+      ).pipe(
+        Stream.catchAll((error) =>
+          upstreamFailure === undefined ? Stream.fail(error) : Stream.failCause(upstreamFailure)
+        ),
+        // The writer treats a failed input as its end and closes the file: never let that
+        // footer out, or a failed transfer would look like a complete file.
+        Stream.mapEffect((bytes) =>
+          upstreamFailure === undefined ? Effect.succeed(bytes) : Effect.failCause(upstreamFailure)
+        ),
+        Stream.concat(
+          Stream.suspend(() => (upstreamFailure === undefined ? Stream.empty : Stream.failCause(upstreamFailure)))
+        )
+      )
+    })
+  )
+
+export const Parquet: TableFormat<ParquetOptions> = {
+  name: "parquet",
+  extensions: ["parquet"],
+  options: ParquetOptions,
+  inspect,
+  decode,
+  encode
+}
