@@ -1,0 +1,213 @@
+/**
+ * The state store: runs, what each run delivered per dataset, and the checkpointed
+ * watermark of every (subscription, dataset). The store is written once against
+ * `@effect/sql`'s `SqlClient` in portable SQL; each database is a layer that provides
+ * the client and applies the migrations. The commit protocol that moves a watermark is
+ * described in docs/state.md.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import * as path from "node:path"
+import * as Sqlite from "./internal/Sqlite.js"
+import * as SqlStore from "./internal/SqlStore.js"
+import { StateError } from "./StateError.js"
+
+export type RunMode = "full" | "incremental"
+export type RunStatus = "running" | "succeeded" | "failed" | "canceled"
+export type FinishedStatus = Exclude<RunStatus, "running">
+
+export interface Run {
+  readonly runId: string
+  readonly subscription: string
+  readonly share: string
+  readonly mode: RunMode
+  readonly status: RunStatus
+  readonly startedAt: Date
+  readonly endedAt?: Date
+  readonly message?: string
+}
+
+/** What one run did with one dataset. */
+export interface DatasetRun {
+  readonly runId: string
+  readonly dataset: string
+  readonly status: RunStatus
+  readonly startedAt: Date
+  readonly endedAt?: Date
+  readonly rows: number
+  readonly bytes: number
+  readonly files: number
+  readonly message?: string
+  /** The watermark this run delivered, as JSON; absent when it delivered none. */
+  readonly watermark?: unknown
+}
+
+export interface RunDetail extends Run {
+  /** In dataset name order. */
+  readonly datasets: ReadonlyArray<DatasetRun>
+}
+
+export interface StartRun {
+  /** Chosen by the caller (a UUID v7), so that it can be passed to the sinks before the row exists. */
+  readonly runId: string
+  readonly subscription: string
+  readonly share: string
+  readonly mode: RunMode
+  readonly startedAt: Date
+}
+
+export interface FinishRun {
+  readonly runId: string
+  readonly status: FinishedStatus
+  readonly endedAt: Date
+  readonly message?: string
+}
+
+export interface ListRuns {
+  readonly subscription?: string
+  /** At most this many runs, newest first. */
+  readonly limit: number
+  /** The id of the last run of the previous page: the page starts with the run started before it. */
+  readonly before?: string
+}
+
+export interface DatasetKey {
+  readonly subscription: string
+  readonly dataset: string
+}
+
+export interface RunDatasetKey extends DatasetKey {
+  readonly runId: string
+}
+
+export interface PrepareCommit extends RunDatasetKey {
+  /** Any JSON value; `undefined`, bigints and cycles are refused. */
+  readonly watermark: unknown
+}
+
+export interface Checkpoint {
+  readonly watermark: unknown
+  /** The run whose commit published this watermark. */
+  readonly runId: string
+  readonly committedAt: Date
+}
+
+/** The intent of a run to publish a watermark, recorded before its sink commits. */
+export interface PendingCommit {
+  readonly watermark: unknown
+  readonly runId: string
+  readonly preparedAt: Date
+}
+
+export class StateStore extends Context.Tag("ferry/StateStore")<
+  StateStore,
+  {
+    /** Records a run as `running`. Fails if the id is taken. */
+    readonly startRun: (run: StartRun) => Effect.Effect<void, StateError>
+    /** Fails if the run is unknown or already finished. */
+    readonly finishRun: (finish: FinishRun) => Effect.Effect<void, StateError>
+    readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunDetail>, StateError>
+    /** Newest first, by start time then run id. */
+    readonly listRuns: (query: ListRuns) => Effect.Effect<ReadonlyArray<Run>, StateError>
+    /** Inserts or replaces what the run did with the dataset. Fails if the run is unknown. */
+    readonly recordDataset: (record: DatasetRun) => Effect.Effect<void, StateError>
+    /**
+     * Marks every run still `running`, and its running datasets, `failed` with the
+     * message "interrupted", and returns their ids. Called at start, before any run,
+     * for the runs of a process that died; it must not be called while another process
+     * shares the store and is running.
+     */
+    readonly markInterruptedRuns: (now: Date) => Effect.Effect<ReadonlyArray<string>, StateError>
+
+    /** The last committed watermark of the dataset for the subscription. */
+    readonly checkpoint: (key: DatasetKey) => Effect.Effect<Option.Option<Checkpoint>, StateError>
+    /** The intent left by a run that stopped between `prepareCommit` and `completeCommit`. */
+    readonly pendingCommit: (key: DatasetKey) => Effect.Effect<Option.Option<PendingCommit>, StateError>
+    /** Every pending intent, of one subscription or all, to resolve at start. */
+    readonly pendingCommits: (query: {
+      readonly subscription?: string
+    }) => Effect.Effect<ReadonlyArray<PendingCommit & DatasetKey>, StateError>
+    /**
+     * Step 1, before the sink commits: records the watermark the run is about to
+     * publish. Repeating it for the same run replaces the watermark; it fails if
+     * another run's intent is pending (resolve that first), if the run is unknown, or
+     * if the run belongs to another subscription.
+     */
+    readonly prepareCommit: (intent: PrepareCommit) => Effect.Effect<void, StateError>
+    /**
+     * Step 3, after the sink committed: moves the run's pending watermark into the
+     * checkpoint and clears the intent, in one transaction. Repeating it after it
+     * succeeded returns the same checkpoint; without the run's intent it fails and
+     * changes nothing.
+     */
+    readonly completeCommit: (key: RunDatasetKey) => Effect.Effect<Checkpoint, StateError>
+    /** Drops the run's pending intent, when its sink did not commit. Does nothing if there is none. */
+    readonly discardPending: (key: RunDatasetKey) => Effect.Effect<void, StateError>
+  }
+>() {}
+
+/** The store over whatever `SqlClient` is provided; the client's database must be migrated. */
+export const layer: Layer.Layer<StateStore, never, SqlClient.SqlClient> = Layer.effect(StateStore, SqlStore.make)
+
+export interface SqliteOptions {
+  /** The database file; its folder is created if missing. `:memory:` for a private in-memory database. */
+  readonly filename: string
+  /** How long a statement waits for another process's write lock before failing; 5 seconds by default. */
+  readonly busyTimeout?: Duration.DurationInput
+}
+
+/** The store in a SQLite file, migrated on open. */
+export const layerSqlite = (options: SqliteOptions): Layer.Layer<StateStore, StateError> =>
+  Layer.provide(layer, Sqlite.layerClient(options))
+
+/** A fresh in-memory store per build, for the tests of other modules. */
+export const layerMemory: Layer.Layer<StateStore> = Layer.orDie(layerSqlite({ filename: ":memory:" }))
+
+/** Where a config's `state:` value puts the store. */
+export type StateLocation = { readonly _tag: "Sqlite"; readonly filename: string }
+
+/**
+ * Parses a config's `state:` value: `sqlite:PATH`, with a relative PATH resolved against
+ * `baseDir` (the config file's folder), or `postgres://…`. Messages never repeat a URL,
+ * which may carry a password.
+ */
+export const parseStateUrl = (url: string, baseDir: string): Either.Either<StateLocation, StateError> => {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase()
+  if (scheme === "sqlite") {
+    const file = url.slice("sqlite:".length)
+    if (file === "" || file.startsWith("//")) {
+      return Either.left(
+        new StateError({
+          message:
+            "A SQLite state store is written sqlite:PATH, such as sqlite:.ferry/state.db or sqlite:/var/lib/ferry/state.db"
+        })
+      )
+    }
+    return Either.right({ _tag: "Sqlite", filename: file === ":memory:" ? file : path.resolve(baseDir, file) })
+  }
+  if (scheme === "postgres" || scheme === "postgresql") {
+    return Either.left(
+      new StateError({ message: "The PostgreSQL state store is not available yet; use sqlite:PATH for now" })
+    )
+  }
+  return Either.left(
+    new StateError({
+      message:
+        scheme === undefined
+          ? "The state store is a URL: sqlite:PATH or postgres://…"
+          : `The state store URL scheme "${scheme}:" is not supported; expected sqlite:PATH or postgres://…`
+    })
+  )
+}
+
+/** The store named by a config's `state:` value (see `parseStateUrl`). */
+export const layerFromUrl = (url: string, baseDir: string): Layer.Layer<StateStore, StateError> =>
+  Either.match(parseStateUrl(url, baseDir), {
+    onLeft: (error) => Layer.fail(error),
+    onRight: (location) => layerSqlite({ filename: location.filename })
+  })
