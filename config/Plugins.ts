@@ -1,0 +1,103 @@
+/**
+ * Loading the plugins a config lists: a path (relative to the config file's folder)
+ * or an npm package name resolved from that folder, imported, and its default export
+ * checked against the plugin schema. A plugin that fails leaves the others loaded.
+ */
+import { createRequire } from "node:module"
+import { stat } from "node:fs/promises"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { PluginError } from "../core/Errors.js"
+import type { Plugin } from "../core/Plugin.js"
+import type { Registry } from "../core/Registry.js"
+import { makeRegistry, validatePlugin } from "../core/Registry.js"
+import type { LoadedPlugin } from "./FerryConfig.js"
+
+/** True when the entry names a file rather than a package. */
+export const isPathSpec = (spec: string): boolean =>
+  spec.startsWith("./") || spec.startsWith("../") || spec === "." || spec === ".." || path.isAbsolute(spec)
+
+const errorText = (error: unknown): string =>
+  error instanceof Error ? error.message.split("\n")[0]! : String(error)
+
+const resolveSpec = (spec: string, baseDir: string): Effect.Effect<string, PluginError> =>
+  isPathSpec(spec)
+    ? Effect.gen(function* () {
+        const file = path.resolve(baseDir, spec)
+        const found = yield* Effect.promise(() =>
+          stat(file).then(
+            (stats) => stats.isFile(),
+            () => false
+          )
+        )
+        if (!found) return yield* new PluginError({ plugin: spec, message: `file not found: ${file}` })
+        return file
+      })
+    : Effect.try({
+        try: () => createRequire(path.join(baseDir, "package.json")).resolve(spec),
+        catch: (error) =>
+          new PluginError({
+            plugin: spec,
+            message:
+              (error as { code?: unknown }).code === "MODULE_NOT_FOUND"
+                ? `package "${spec}" is not installed where ${baseDir} can see it (npm install ${spec})`
+                : `package "${spec}" cannot be resolved from ${baseDir}: ${errorText(error)}`
+          })
+      })
+
+/** Imports one plugin module and checks its default export. */
+export const loadPlugin = (spec: string, baseDir: string): Effect.Effect<LoadedPlugin, PluginError> =>
+  Effect.gen(function* () {
+    const resolved = yield* resolveSpec(spec, baseDir)
+    const module = yield* Effect.tryPromise({
+      try: () => import(pathToFileURL(resolved).href) as Promise<Record<string, unknown>>,
+      catch: (error) => new PluginError({ plugin: spec, message: `the module failed to load: ${errorText(error)}` })
+    })
+    if (!("default" in module) || module.default === undefined) {
+      return yield* new PluginError({
+        plugin: spec,
+        message: "the module has no default export; a plugin module does `export default { name, sources, sinks }`"
+      })
+    }
+    const plugin = yield* validatePlugin(spec, module.default)
+    return { spec, resolved, plugin }
+  })
+
+/** Loads every entry in order; each result stands for the entry at the same index. */
+export const loadPlugins = (
+  specs: ReadonlyArray<string>,
+  baseDir: string
+): Effect.Effect<ReadonlyArray<Either.Either<LoadedPlugin, PluginError>>> =>
+  Effect.forEach(specs, (spec) => Effect.either(loadPlugin(spec, baseDir)))
+
+/**
+ * The registry of the built-ins and the loaded plugins, in that order. A plugin that
+ * clashes with what is already registered is left out and reported by its index.
+ */
+export const buildRegistry = (
+  builtins: ReadonlyArray<Plugin>,
+  loaded: ReadonlyArray<{ readonly index: number; readonly plugin: LoadedPlugin }>
+): {
+  readonly registry: Registry
+  readonly rejected: ReadonlyArray<{ readonly index: number | undefined; readonly error: PluginError }>
+} => {
+  const rejected: Array<{ index: number | undefined; error: PluginError }> = []
+  const accepted: Array<{ origin: string; plugin: Plugin }> = []
+  const candidates = [
+    ...builtins.map((plugin) => ({ index: undefined, origin: "built-in", plugin })),
+    ...loaded.map(({ index, plugin }) => ({ index, origin: plugin.spec, plugin: plugin.plugin }))
+  ]
+  let registry: Registry = { types: new Map() }
+  for (const candidate of candidates) {
+    const next = makeRegistry([...accepted, { origin: candidate.origin, plugin: candidate.plugin }])
+    if (Either.isLeft(next)) {
+      rejected.push({ index: candidate.index, error: next.left })
+    } else {
+      accepted.push({ origin: candidate.origin, plugin: candidate.plugin })
+      registry = next.right
+    }
+  }
+  return { registry, rejected }
+}
