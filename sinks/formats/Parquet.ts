@@ -92,12 +92,16 @@ const fileSchema = (file: ParquetWasm.ParquetFile, input: FileInput): Effect.Eff
     catch: (cause) => formatError({ file: input.name, message: `unreadable schema: ${describe(cause)}` })
   })
 
+/** Plans the fields to read; a column Ferry cannot carry fails only if it is asked for. */
 const planFields = (
   schema: Arrow.Schema,
-  input: FileInput
+  input: FileInput,
+  wanted: (name: string) => boolean = () => true
 ): Effect.Effect<ReadonlyMap<string, FieldPlan>, FormatError> =>
-  Effect.forEach(schema.fields, (field) =>
-    Either.mapLeft(planField(field), (message) => formatError({ file: input.name, column: field.name, message }))
+  Effect.forEach(
+    schema.fields.filter((field) => wanted(field.name)),
+    (field) =>
+      Either.mapLeft(planField(field), (message) => formatError({ file: input.name, column: field.name, message }))
   ).pipe(Effect.map((plans) => new Map(plans.map((plan) => [plan.field.name, plan]))))
 
 // ---- inspect -----------------------------------------------------------------------
@@ -233,10 +237,12 @@ const decode = (
     Effect.gen(function* () {
       const file = yield* openFile(input)
       if (columns.length === 0) return rowCountBatches(file)
-      const plan = yield* readPlan(yield* planFields(yield* fileSchema(file, input), input), columns, input)
+      const names = new Set(columns.map((column) => column.name))
+      const plans = yield* planFields(yield* fileSchema(file, input), input, (name) => names.has(name))
+      const plan = yield* readPlan(plans, columns, input)
       const readable = yield* Effect.tryPromise({
         // The reader fetches one row group's projected column chunks at a time.
-        try: () => file.stream({ batchSize: DEFAULT_BATCH_ROWS, columns: columns.map((column) => column.name) }),
+        try: () => file.stream({ batchSize: DEFAULT_BATCH_ROWS, columns: [...names] }),
         catch: (cause) => formatError({ file: input.name, message: describe(cause) })
       })
       return Stream.fromReadableStream<ParquetWasm.RecordBatch, FormatError>(
@@ -264,10 +270,21 @@ const writerProperties = (options: ParquetOptions): ParquetWasm.WriterProperties
     .setCreatedBy("ferry")
     .build()
 
-/** Checks a batch against the columns being written, once per distinct schema object. */
-const makeSchemaCheck = (columns: ReadonlyArray<Column>) => {
+/**
+ * Checks a batch against the columns being written. The writer drops a batch it cannot
+ * write without saying so, so whatever it would refuse is refused here first: other
+ * columns or types, and nulls in a column declared not nullable.
+ */
+const makeBatchCheck = (columns: ReadonlyArray<Column>) => {
   let checked: Arrow.Schema | undefined
+  const required = columns.flatMap((column, i) => (column.nullable ? [] : [i]))
   return (batch: Batch): FormatError | undefined => {
+    for (const i of required) {
+      if ((batch.data.children[i]?.nullCount ?? 0) > 0) {
+        const name = columns[i]!.name
+        return formatError({ column: name, message: `column "${name}" is not nullable, but a batch holds nulls in it` })
+      }
+    }
     if (batch.schema === checked) return undefined
     const actual = columnsOf(batch.schema)
     if (Either.isLeft(actual)) return formatError({ message: actual.left })
@@ -308,7 +325,7 @@ const encode = <E>(
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const schema = toSchema(columns)
-      const check = makeSchemaCheck(columns)
+      const check = makeBatchCheck(columns)
       const pull = yield* Stream.toPull(batches)
       const runPromiseExit = Runtime.runPromiseExit(yield* Effect.runtime<never>())
       let upstreamFailure: Cause.Cause<E | FormatError> | undefined
@@ -361,7 +378,12 @@ const encode = <E>(
       const output = yield* Effect.tryPromise({
         try: () => ParquetWasm.transformParquetStream(input, writerProperties(options)),
         catch: (cause) => formatError({ message: `cannot start the Parquet writer: ${describe(cause)}` })
-      })
+      }).pipe(
+        // The writer starts by reading the first batch, so a failed upstream shows here first.
+        Effect.catchAll((error) =>
+          upstreamFailure === undefined ? Effect.fail(error) : Effect.failCause(upstreamFailure)
+        )
+      )
       return Stream.fromReadableStream<Uint8Array, FormatError>(
         () => output as ReadableStream<Uint8Array>,
         (cause) => formatError({ message: `cannot write Parquet: ${describe(cause)}` })
