@@ -24,7 +24,7 @@ export const Name = Schema.String.pipe(
   Schema.pattern(NAME_PATTERN, {
     message: () => "a name of lowercase letters, digits, - and _ that starts with a letter or digit"
   })
-).annotations({ examples: ["contoso", "pos-sales", "customers_eu"] })
+)
 
 export const TypeName = Schema.String.pipe(
   Schema.pattern(/^[a-z][a-z0-9_]*$/, { message: () => "a store type in snake_case, such as postgres or local" })
@@ -62,7 +62,7 @@ export const Limits = Schema.Struct({
 export const TopLevel = Schema.Struct({
   version: Schema.Literal(1).annotations({
     description: "The config format's version: 1.",
-    message: () => "expected version: 1 (the only config format version)"
+    message: () => "1 (the only config format version)"
   }),
   state: Schema.optionalWith(StateLocation, { default: () => DEFAULT_STATE }),
   plugins: Schema.optionalWith(Schema.Array(Schema.String.pipe(Schema.minLength(1))), {
@@ -82,7 +82,7 @@ export const TopLevel = Schema.Struct({
 // ---- accounts and stores -----------------------------------------------------------
 
 export const Account = Schema.Struct({
-  email: Schema.optional(Email).annotations({ description: "Where invitations and notices for this account go." }),
+  email: Schema.optional(Email.annotations({ description: "Where invitations and notices for this account go." })),
   description: Schema.optional(Text)
 }).annotations({
   identifier: "Account",
@@ -113,18 +113,24 @@ const Cron = Schema.String.pipe(
 )
 
 export const Schedule = Schema.Struct({
-  every: Schema.optional(Schema.Literal("hour", "day")).annotations({
-    description: "Run every hour or every day, at `at`."
-  }),
-  at: Schema.optional(Clock).annotations({
-    description:
-      'With `every`: the UTC time of day ("02:00") or, hourly, the minutes past each hour written "00:MM". Default "00:00".',
-    examples: ["00:15", "02:00"]
-  }),
-  cron: Schema.optional(Cron).annotations({
-    description: "A five-field cron expression in UTC (minute hour day-of-month month day-of-week).",
-    examples: ["15 * * * *", "0 2 * * 1-5"]
-  })
+  every: Schema.optional(
+    Schema.Literal("hour", "day").annotations({
+      description: "Run every hour or every day, at `at`."
+    })
+  ),
+  at: Schema.optional(
+    Clock.annotations({
+      description:
+        'With `every`: the UTC time of day ("02:00") or, hourly, the minutes past each hour written "00:MM". Default "00:00".',
+      examples: ["00:15", "02:00"]
+    })
+  ),
+  cron: Schema.optional(
+    Cron.annotations({
+      description: "A five-field cron expression in UTC (minute hour day-of-month month day-of-week).",
+      examples: ["15 * * * *", "0 2 * * 1-5"]
+    })
+  )
 })
   .pipe(
     Schema.filter((schedule) => {
@@ -191,13 +197,14 @@ export const Incremental = Schema.Struct({
     examples: ["updated_at"]
   }),
   key: Schema.NonEmptyArray(ColumnName).annotations({
-    description:
-      "Columns that identify a row: they order rows sharing a cursor value, and sinks merge on them.",
+    description: "Columns that identify a row: they order rows sharing a cursor value, and sinks merge on them.",
     examples: [["id"]]
   }),
-  lookback: Schema.optional(DurationText).annotations({
-    description: "A window re-read before the last watermark, for rows that commit late with an older cursor."
-  })
+  lookback: Schema.optional(
+    DurationText.annotations({
+      description: "A window re-read before the last watermark, for rows that commit late with an older cursor."
+    })
+  )
 }).annotations({
   identifier: "Incremental",
   description: "Deliver only rows changed since the last run, tracked by (cursor, key)."
@@ -213,36 +220,46 @@ export const DatasetSource = Schema.Struct(
 })
 
 export const Dataset = Schema.Struct({
-  name: Name.annotations({ description: "The dataset's name, unique in the share." }),
+  name: Name.annotations({ description: "The dataset's name, unique in the share.", examples: ["customers"] }),
   source: DatasetSource,
-  columns: Schema.optional(Schema.NonEmptyArray(ColumnName)).annotations({
-    description: "Columns to deliver, in order; all of them when absent.",
-    examples: [["id", "name", "updated_at"]]
-  }),
-  filter: Schema.optional(Schema.String).annotations({
-    description:
-      "Rows to deliver: comparisons (= != < <= > >=), in, between, like, is null, joined with and, or, not.",
-    examples: ["region = 'EU' and amount >= 100"]
-  }),
-  casts: Schema.optional(Schema.Record({ key: Schema.String, value: TypeNameText })).annotations({
-    description: "Column name → type to deliver it as, such as decimal(12,2) or timestamp(us, UTC)."
-  }),
+  columns: Schema.optional(
+    Schema.NonEmptyArray(ColumnName).annotations({
+      description: "Columns to deliver, in order; all of them when absent.",
+      examples: [["id", "name", "updated_at"]]
+    })
+  ),
+  filter: Schema.optional(
+    Schema.String.annotations({
+      description:
+        "Rows to deliver: comparisons (= != < <= > >=), in, between, like, is null, joined with and, or, not.",
+      examples: ["region = 'EU' and amount >= 100"]
+    })
+  ),
+  casts: Schema.optional(
+    Schema.Record({ key: Schema.String, value: TypeNameText }).annotations({
+      description: "Column name → type to deliver it as, such as decimal(12,2) or timestamp(us, UTC)."
+    })
+  ),
   allow_lossy: Schema.optionalWith(Schema.Boolean, { default: () => false }).annotations({
     description: "Allow casts that lose precision or range instead of failing the run."
   }),
   incremental: Schema.optional(Incremental)
-}).annotations({ identifier: "Dataset", description: "A table or a set of files shared from one of the account's stores." })
+}).annotations({
+  identifier: "Dataset",
+  description: "A table or a set of files shared from one of the account's stores."
+})
 
 const DateText = Schema.transformOrFail(
-  Schema.String.pipe(
-    Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "a date as YYYY-MM-DD" })
-  ).annotations({ examples: ["2027-01-31"] }),
+  Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "a date as YYYY-MM-DD" })).annotations({
+    examples: ["2027-01-31"]
+  }),
   Schema.DateTimeUtcFromSelf,
   {
     strict: true,
     decode: (text, _, ast) =>
       Either.match(parseText({ kind: "date" }, text), {
-        onLeft: () => ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a calendar date`)),
+        onLeft: () =>
+          ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a calendar date`)),
         // Valid through the whole day it names, in UTC.
         onRight: (days) => ParseResult.succeed(DateTime.unsafeMake((Number(days) + 1) * 86_400_000))
       }),
@@ -255,17 +272,22 @@ export const Invitation = Schema.Struct({
     Schema.filter((text) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(text) || NAME_PATTERN.test(text), {
       message: () => "an e-mail address or an account name"
     })
-  ).annotations({ description: "Who is invited: an e-mail address or an account name.", examples: ["ops@fabrikam.example"] }),
-  expires: Schema.optional(DateText).annotations({
-    description: "The last day (UTC) on which the invitation can be accepted."
-  })
+  ).annotations({
+    description: "Who is invited: an e-mail address or an account name.",
+    examples: ["ops@fabrikam.example"]
+  }),
+  expires: Schema.optional(
+    DateText.annotations({
+      description: "The last day (UTC) on which the invitation can be accepted."
+    })
+  )
 }).annotations({ identifier: "Invitation", description: "An invitation to subscribe to the share." })
 
 export const Share = Schema.Struct({
-  name: Name.annotations({ description: "The share's name, unique per account." }),
-  account: Name.annotations({ description: "The providing account." }),
+  name: Name.annotations({ description: "The share's name, unique per account.", examples: ["pos-sales"] }),
+  account: Name.annotations({ description: "The providing account.", examples: ["contoso"] }),
   description: Schema.optional(Text),
-  terms: Schema.optional(Text).annotations({ description: "Terms of use a subscriber accepts." }),
+  terms: Schema.optional(Text.annotations({ description: "Terms of use a subscriber accepts." })),
   kind: Schema.optionalWith(Schema.Literal("snapshot", "in_place"), { default: () => "snapshot" }).annotations({
     description: "`snapshot`: consumers receive copies. `in_place`: consumers get a live, read-only link."
   }),
@@ -274,6 +296,9 @@ export const Share = Schema.Struct({
   invitations: Schema.optionalWith(Schema.Array(Invitation), { default: () => [] })
 }).annotations({ identifier: "Share", description: "Datasets of one provider account, shared together." })
 export type Share = typeof Share.Type
+
+/** A share with its datasets left undecoded, so that each dataset is checked on its own. */
+export const ShareHead = Schema.Struct({ ...Share.fields, datasets: Schema.Array(Schema.Unknown) })
 
 // ---- subscriptions -----------------------------------------------------------------
 
@@ -306,14 +331,14 @@ const ShareReference = Schema.String.pipe(
 
 export const Subscription = Schema.Struct({
   name: Name.annotations({ description: "The subscription's name, unique per account." }),
-  account: Name.annotations({ description: "The consuming account." }),
+  account: Name.annotations({ description: "The consuming account.", examples: ["fabrikam"] }),
   share: ShareReference.annotations({
     description: "The share subscribed to, as PROVIDER_ACCOUNT/SHARE.",
     examples: ["contoso/pos-sales"]
   }),
   accept_terms: Schema.Literal(true).annotations({
     description: "Subscribing accepts the share's terms: must be true.",
-    message: () => "expected true: subscribing accepts the share's terms"
+    message: () => "must be true: subscribing accepts the share's terms"
   }),
   trigger: Schema.optionalWith(Schema.Literal("manual", "schedule"), { default: () => "manual" }).annotations({
     description: "`schedule`: receive a snapshot on the share's schedule. `manual`: only when asked."
@@ -323,6 +348,12 @@ export const Subscription = Schema.Struct({
   }).annotations({ description: "Dataset name → where it lands. Every dataset of the share needs one." })
 }).annotations({ identifier: "Subscription", description: "A consumer's acceptance of a share, and where it lands." })
 export type Subscription = typeof Subscription.Type
+
+/** A subscription with its mappings left undecoded, so that each mapping is checked on its own. */
+export const SubscriptionHead = Schema.Struct({
+  ...Subscription.fields,
+  mappings: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) })
+})
 
 /**
  * The whole file with every key's Schema, for the JSON Schema and the docs.

@@ -85,7 +85,7 @@ export const resolveConfig = (
     const resolver = new Resolver(reporter, decoded, registry, loaded.length < results.length || rejected.length > 0)
     const stores = resolver.resolveStores()
     const shares = resolver.resolveShares()
-    const subscriptions = resolver.resolveSubscriptions(shares)
+    const subscriptions = resolver.resolveSubscriptions()
     if (reporter.issues.length > 0) return yield* fail(reporter)
     const { top } = decoded
     return {
@@ -103,7 +103,7 @@ export const resolveConfig = (
         ])
       ),
       stores,
-      shares: shares.map(({ value }) => value),
+      shares,
       subscriptions
     }
   })

@@ -9,18 +9,21 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { PluginError } from "../core/Errors.js"
 import type { Plugin } from "../core/Plugin.js"
+import { PluginShape } from "../core/Plugin.js"
 import type { Registry } from "../core/Registry.js"
 import { makeRegistry, validatePlugin } from "../core/Registry.js"
 import type { LoadedPlugin } from "./FerryConfig.js"
+import { issueSites } from "./internal/Issues.js"
+import { formatPath } from "./internal/Reporter.js"
 
 /** True when the entry names a file rather than a package. */
 export const isPathSpec = (spec: string): boolean =>
   spec.startsWith("./") || spec.startsWith("../") || spec === "." || spec === ".." || path.isAbsolute(spec)
 
-const errorText = (error: unknown): string =>
-  error instanceof Error ? error.message.split("\n")[0]! : String(error)
+const errorText = (error: unknown): string => (error instanceof Error ? error.message.split("\n")[0]! : String(error))
 
 const resolveSpec = (spec: string, baseDir: string): Effect.Effect<string, PluginError> =>
   isPathSpec(spec)
@@ -59,6 +62,16 @@ export const loadPlugin = (spec: string, baseDir: string): Effect.Effect<LoadedP
       return yield* new PluginError({
         plugin: spec,
         message: "the module has no default export; a plugin module does `export default { name, sources, sinks }`"
+      })
+    }
+    const shape = Schema.decodeUnknownEither(PluginShape, { errors: "all", onExcessProperty: "ignore" })(module.default)
+    if (Either.isLeft(shape)) {
+      const problems = issueSites(shape.left.issue, [], { isSecret: () => false }).map(
+        (site) => `${site.path.length === 0 ? "" : `${formatPath(site.path)}: `}${site.message}`
+      )
+      return yield* new PluginError({
+        plugin: spec,
+        message: `its default export is not a Ferry plugin: ${problems.join("; ")}`
       })
     }
     const plugin = yield* validatePlugin(spec, module.default)

@@ -30,11 +30,7 @@ export const editDistance = (a: string, b: string): number => {
   for (let i = 1; i <= a.length; i++) {
     const current = [i]
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
-      )
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
     }
     previous = current
   }
@@ -92,6 +88,12 @@ export const describeAst = (ast: AST.AST): string => {
       return "a list"
     case "BooleanKeyword":
       return "true or false"
+    case "StringKeyword":
+      return "a string"
+    case "NumberKeyword":
+      return "a number"
+    case "UndefinedKeyword":
+      return "nothing"
     case "Refinement":
     case "Declaration":
       return (
@@ -104,7 +106,7 @@ export const describeAst = (ast: AST.AST): string => {
     case "Suspend":
       return describeAst(ast.f())
     default:
-      return annotation(ast, AST.getDescriptionAnnotation) ?? annotation(ast, AST.getTitleAnnotation) ?? String(ast)
+      return annotation(ast, AST.getTitleAnnotation) ?? String(ast)
   }
 }
 
@@ -141,7 +143,10 @@ export const issueSites = (issue: ParseResult.ParseIssue, base: Path, context: I
   const walk = (issue: ParseResult.ParseIssue, path: Path): void => {
     switch (issue._tag) {
       case "Pointer":
-        return walk(issue.issue, [...path, ...asArray(issue.path).map((key) => (typeof key === "number" ? key : String(key)))])
+        return walk(issue.issue, [
+          ...path,
+          ...asArray(issue.path).map((key) => (typeof key === "number" ? key : String(key)))
+        ])
       case "Missing": {
         const key = path[path.length - 1]
         sites.push({
@@ -163,7 +168,12 @@ export const issueSites = (issue: ParseResult.ParseIssue, base: Path, context: I
       case "Type": {
         const annotated = annotatedMessage(issue)
         if (annotated !== undefined) {
-          sites.push({ path, anchor: "value", message: expectation(annotated, got(path, issue.actual)), verbatim: true })
+          sites.push({
+            path,
+            anchor: "value",
+            message: expectation(annotated, got(path, issue.actual)),
+            verbatim: true
+          })
         } else if (issue.message !== undefined) {
           sites.push({ path, anchor: "value", message: issue.message, verbatim: true })
         } else {
@@ -178,9 +188,15 @@ export const issueSites = (issue: ParseResult.ParseIssue, base: Path, context: I
       }
       case "Refinement":
       case "Transformation": {
-        const annotated = issue.kind === "Predicate" || issue.kind === "Transformation" ? annotatedMessage(issue) : undefined
+        const annotated =
+          issue.kind === "Predicate" || issue.kind === "Transformation" ? annotatedMessage(issue) : undefined
         if (annotated !== undefined && issue.issue._tag === "Type" && issue.issue.message === undefined) {
-          sites.push({ path, anchor: "value", message: expectation(annotated, got(path, issue.actual)), verbatim: true })
+          sites.push({
+            path,
+            anchor: "value",
+            message: expectation(annotated, got(path, issue.actual)),
+            verbatim: true
+          })
           return
         }
         return walk(issue.issue, path)
@@ -216,11 +232,7 @@ export const issueSites = (issue: ParseResult.ParseIssue, base: Path, context: I
    * (the input has its shape), its problems are the useful ones; otherwise say what
    * the union accepts.
    */
-  const walkUnion = (
-    issue: ParseResult.Composite,
-    issues: ReadonlyArray<ParseResult.ParseIssue>,
-    path: Path
-  ): void => {
+  const walkUnion = (issue: ParseResult.Composite, issues: ReadonlyArray<ParseResult.ParseIssue>, path: Path): void => {
     const deeper = issues.filter((child) => child._tag !== "Type")
     if (deeper.length === 1) return walk(deeper[0]!, path)
     sites.push({

@@ -12,18 +12,21 @@ import { parseFilter } from "../../core/Filter.js"
 import type { Registry, StoreType } from "../../core/Registry.js"
 import type { IncrementalSpec } from "../../core/Source.js"
 import { CsvOptions, JsonlOptions, ParquetOptions } from "../../sinks/formats/Options.js"
-import type { Schedule as ScheduleEntry, Share as ShareEntry, Subscription as SubscriptionEntry } from "../ConfigSchema.js"
+import type { Dataset, MappingEntry, Schedule as ScheduleEntry } from "../ConfigSchema.js"
 import { FORMAT_KEYS } from "../ConfigSchema.js"
 import type * as Model from "../FerryConfig.js"
-import type { Decoded, Indexed } from "./Decode.js"
+import type { Decoded } from "./Decode.js"
 import { suggestion } from "./Issues.js"
-import type { Reporter } from "./Reporter.js"
+import type { Lenient, Reporter } from "./Reporter.js"
 import type { Path } from "./Yaml.js"
 import { positionInScalar, scalarAt } from "./Yaml.js"
 
 interface ResolvedStore extends Model.Store {
   readonly storeType: StoreType
 }
+
+type DatasetFields = typeof Dataset.Type
+type MappingFields = typeof MappingEntry.Type
 
 const list = (names: Iterable<string>): string => {
   const all = [...names]
@@ -72,12 +75,16 @@ export class Resolver {
   private storeFor(name: string, at: Path): ResolvedStore | undefined {
     const known = this.decoded.names.stores
     if (!known.has(name)) {
-      this.reporter.at(at, `unknown store ${JSON.stringify(name)}${suggestion(name, known)}; stores are: ${list(known)}`)
+      this.reporter.at(
+        at,
+        `unknown store ${JSON.stringify(name)}${suggestion(name, known)}; stores are: ${list(known)}`
+      )
     }
     return this.stores.get(name)
   }
 
   resolveStores(): ReadonlyMap<string, Model.Store> {
+    const stores = new Map<string, Model.Store>()
     const types = [...this.registry.types.keys()]
     for (const [name, entry] of this.decoded.stores) {
       this.checkAccount(entry.account, ["stores", name, "account"])
@@ -92,10 +99,12 @@ export class Resolver {
       }
       const config = this.reporter.decode(storeType.storeConfig, without(entry, ["type", "account"]), ["stores", name])
       if (Option.isSome(config)) {
-        this.stores.set(name, { name, type: entry.type, account: entry.account, config: config.value, storeType })
+        const store = { name, type: entry.type, account: entry.account, config: config.value }
+        stores.set(name, store)
+        this.stores.set(name, { ...store, storeType })
       }
     }
-    return this.stores
+    return stores
   }
 
   private filter(text: string, at: Path): Option.Option<Model.Dataset["filter"]> {
@@ -112,11 +121,11 @@ export class Resolver {
   }
 
   private dataset(
-    share: ShareEntry,
-    dataset: ShareEntry["datasets"][number],
+    account: string | undefined,
+    { dropped, value: dataset }: Lenient<DatasetFields>,
     at: Path
   ): Model.Dataset | undefined {
-    let ok = true
+    let ok = dropped.size === 0
     const fail = (where: Path, message: string) => {
       ok = false
       this.reporter.at(where, message)
@@ -126,10 +135,10 @@ export class Resolver {
     let sourceConfig: unknown
     if (store === undefined) {
       ok = false
-    } else if (store.account !== share.account) {
+    } else if (account !== undefined && store.account !== account) {
       fail(
         [...sourceAt, "store"],
-        `store ${JSON.stringify(store.name)} belongs to account ${JSON.stringify(store.account)}, not to the share's account ${JSON.stringify(share.account)}`
+        `store ${JSON.stringify(store.name)} belongs to account ${JSON.stringify(store.account)}, not to the share's account ${JSON.stringify(account)}`
       )
     } else if (store.storeType.source === undefined) {
       fail(
@@ -188,19 +197,33 @@ export class Resolver {
     }
   }
 
-  resolveShares(): ReadonlyArray<Indexed<Model.Share>> {
-    const resolved: Array<Indexed<Model.Share>> = []
+  resolveShares(): ReadonlyArray<Model.Share> {
+    const resolved: Array<Model.Share> = []
     const seen = new Map<string, number>()
-    for (const { index, value: share } of this.decoded.shares) {
-      const at: Path = ["shares", index]
-      this.checkAccount(share.account, [...at, "account"])
-      const id = `${share.account}/${share.name}`
-      const first = seen.get(id)
-      if (first !== undefined) {
-        this.reporter.at([...at, "name"], `share ${id} is already defined at shares[${first}]`)
-      } else {
-        seen.set(id, index)
+    for (const decoded of this.decoded.shares) {
+      const at: Path = ["shares", decoded.index]
+      if (decoded.account !== undefined) this.checkAccount(decoded.account, [...at, "account"])
+      if (decoded.id !== undefined) {
+        const first = seen.get(decoded.id)
+        if (first !== undefined)
+          this.reporter.at([...at, "name"], `share ${decoded.id} is already defined at shares[${first}]`)
+        else seen.set(decoded.id, decoded.index)
       }
+      decoded.datasetNames.forEach((name, i) => {
+        const first = decoded.datasetNames.indexOf(name)
+        if (first !== i) {
+          this.reporter.at(
+            [...at, "datasets", i, "name"],
+            `dataset ${JSON.stringify(name)} is already defined at shares[${decoded.index}].datasets[${first}]`
+          )
+        }
+      })
+      const datasets = decoded.datasets.flatMap(({ index, value }) => {
+        const model = this.dataset(decoded.account, value, [...at, "datasets", index])
+        return model === undefined ? [] : [model]
+      })
+      if (Option.isNone(decoded.head)) continue
+      const share = decoded.head.value.value
       if (share.kind === "in_place" && share.schedule !== undefined) {
         this.reporter.at(
           [...at, "schedule"],
@@ -208,52 +231,34 @@ export class Resolver {
           "key"
         )
       }
-      const names = share.datasets.map((dataset) => dataset.name)
-      share.datasets.forEach((dataset, i) => {
-        if (names.indexOf(dataset.name) !== i) {
-          this.reporter.at(
-            [...at, "datasets", i, "name"],
-            `dataset ${JSON.stringify(dataset.name)} is already defined at ${at[0]}[${index}].datasets[${names.indexOf(dataset.name)}]`
-          )
-        }
-      })
       const invited = share.invitations.map((invitation) => invitation.to)
-      share.invitations.forEach((invitation, i) => {
-        if (invited.indexOf(invitation.to) !== i) {
-          this.reporter.at([...at, "invitations", i, "to"], `${invitation.to} is already invited`)
-        }
-      })
-      const datasets = share.datasets.flatMap((dataset, i) => {
-        const model = this.dataset(share, dataset, [...at, "datasets", i])
-        return model === undefined ? [] : [model]
+      invited.forEach((to, i) => {
+        if (invited.indexOf(to) !== i) this.reporter.at([...at, "invitations", i, "to"], `${to} is already invited`)
       })
       resolved.push({
-        index,
-        value: {
-          name: share.name,
-          account: share.account,
-          description: Option.fromNullable(share.description),
-          terms: Option.fromNullable(share.terms),
-          kind: share.kind,
-          schedule: Option.map(Option.fromNullable(share.schedule), schedule),
-          datasets,
-          invitations: share.invitations.map((invitation) => ({
-            to: invitation.to,
-            expiresAt: Option.fromNullable(invitation.expires)
-          }))
-        }
+        name: share.name,
+        account: share.account,
+        description: Option.fromNullable(share.description),
+        terms: Option.fromNullable(share.terms),
+        kind: share.kind,
+        schedule: Option.map(Option.fromNullable(share.schedule), schedule),
+        datasets,
+        invitations: share.invitations.map((invitation) => ({
+          to: invitation.to,
+          expiresAt: Option.fromNullable(invitation.expires)
+        }))
       })
     }
     return resolved
   }
 
   private mapping(
-    subscription: SubscriptionEntry,
+    account: string | undefined,
     dataset: string,
-    entry: SubscriptionEntry["mappings"][string],
+    { dropped, value: entry }: Lenient<MappingFields>,
     at: Path
   ): Model.Mapping | undefined {
-    let ok = true
+    let ok = dropped.size === 0
     const fail = (where: Path, message: string, anchor: "value" | "key" = "value") => {
       ok = false
       this.reporter.at(where, message, anchor)
@@ -262,10 +267,10 @@ export class Resolver {
     let target: unknown
     if (store === undefined) {
       ok = false
-    } else if (store.account !== subscription.account) {
+    } else if (account !== undefined && store.account !== account) {
       fail(
         [...at, "store"],
-        `store ${JSON.stringify(store.name)} belongs to account ${JSON.stringify(store.account)}, not to the subscription's account ${JSON.stringify(subscription.account)}`
+        `store ${JSON.stringify(store.name)} belongs to account ${JSON.stringify(store.account)}, not to the subscription's account ${JSON.stringify(account)}`
       )
     } else if (store.storeType.sink === undefined) {
       fail(
@@ -281,15 +286,17 @@ export class Resolver {
       if (Option.isNone(decoded)) ok = false
       else target = decoded.value
     }
-    for (const key of FORMAT_KEYS) {
-      if (entry[key] === undefined || entry.format === key) continue
-      fail(
-        [...at, key],
-        entry.format === undefined
-          ? `${key} options need format: ${key}`
-          : `${key} options do not apply to format: ${entry.format}`,
-        "key"
-      )
+    if (!dropped.has("format")) {
+      for (const key of FORMAT_KEYS) {
+        if (entry[key] === undefined || entry.format === key) continue
+        fail(
+          [...at, key],
+          entry.format === undefined
+            ? `${key} options need format: ${key}`
+            : `${key} options do not apply to format: ${entry.format}`,
+          "key"
+        )
+      }
     }
     if (!ok) return undefined
     const format: Model.Mapping["format"] = Option.map(
@@ -308,75 +315,84 @@ export class Resolver {
     return { dataset, store: entry.store, format, target }
   }
 
-  resolveSubscriptions(shares: ReadonlyArray<Indexed<Model.Share>>): ReadonlyArray<Model.Subscription> {
+  resolveSubscriptions(): ReadonlyArray<Model.Subscription> {
     const resolved: Array<Model.Subscription> = []
     const seen = new Map<string, number>()
-    const byId = new Map(shares.map(({ value }) => [`${value.account}/${value.name}`, value]))
-    const decodedShares = new Map<string, ShareEntry>(
-      this.decoded.shares.map(({ value }) => [`${value.account}/${value.name}`, value])
+    const shares = new Map(
+      this.decoded.shares.flatMap((share) => (share.id === undefined ? [] : [[share.id, share] as const]))
     )
-    for (const { index, value: subscription } of this.decoded.subscriptions) {
-      const at: Path = ["subscriptions", index]
-      this.checkAccount(subscription.account, [...at, "account"])
-      const id = `${subscription.account}/${subscription.name}`
-      const first = seen.get(id)
-      if (first !== undefined) {
-        this.reporter.at([...at, "name"], `subscription ${id} is already defined at subscriptions[${first}]`)
-      } else {
-        seen.set(id, index)
+    const knownShares = this.decoded.names.shares
+    for (const decoded of this.decoded.subscriptions) {
+      const at: Path = ["subscriptions", decoded.index]
+      if (decoded.account !== undefined) this.checkAccount(decoded.account, [...at, "account"])
+      const head = Option.getOrUndefined(decoded.head)
+      if (head !== undefined && !head.dropped.has("name")) {
+        const id = `${head.value.account}/${head.value.name}`
+        const first = seen.get(id)
+        if (first !== undefined) {
+          this.reporter.at([...at, "name"], `subscription ${id} is already defined at subscriptions[${first}]`)
+        } else {
+          seen.set(id, decoded.index)
+        }
       }
-      const [shareAccount = "", shareName = ""] = subscription.share.split("/")
-      const knownShares = this.decoded.names.shares
-      if (!knownShares.has(subscription.share)) {
+      if (decoded.share !== undefined && !knownShares.has(decoded.share)) {
         this.reporter.at(
           [...at, "share"],
-          `unknown share ${JSON.stringify(subscription.share)}${suggestion(subscription.share, knownShares)}; shares are: ${list(knownShares)}`
+          `unknown share ${JSON.stringify(decoded.share)}${suggestion(decoded.share, knownShares)}; shares are: ${list(knownShares)}`
         )
       }
-      // The share as written, so that its datasets are known even when one of them failed to resolve.
-      const shareEntry = decodedShares.get(subscription.share)
-      if (shareEntry !== undefined && subscription.trigger === "schedule" && shareEntry.schedule === undefined) {
+      const share = decoded.share === undefined ? undefined : shares.get(decoded.share)
+      const shareHead = share === undefined ? undefined : Option.getOrUndefined(share.head)
+      if (
+        head?.value.trigger === "schedule" &&
+        shareHead !== undefined &&
+        shareHead.value.schedule === undefined &&
+        !shareHead.dropped.has("schedule")
+      ) {
         this.reporter.at(
           [...at, "trigger"],
-          `trigger: schedule, but share ${subscription.share} has no schedule; use trigger: manual or give the share a schedule`
+          `trigger: schedule, but share ${decoded.share} has no schedule; use trigger: manual or give the share a schedule`
         )
       }
+      const datasetNames = share?.datasetNames ?? []
       const mappings = new Map<string, Model.Mapping>()
-      for (const [dataset, entry] of Object.entries(subscription.mappings)) {
+      for (const [dataset, entry] of decoded.mappings) {
         const mappingAt: Path = [...at, "mappings", dataset]
-        if (shareEntry !== undefined && !shareEntry.datasets.some((candidate) => candidate.name === dataset)) {
-          const names = shareEntry.datasets.map((candidate) => candidate.name)
+        if (share !== undefined && !datasetNames.includes(dataset)) {
           this.reporter.at(
             mappingAt,
-            `share ${subscription.share} has no dataset ${JSON.stringify(dataset)}${suggestion(dataset, names)}; its datasets are: ${list(names)}`,
+            `share ${decoded.share} has no dataset ${JSON.stringify(dataset)}${suggestion(dataset, datasetNames)}; its datasets are: ${list(datasetNames)}`,
             "key"
           )
           continue
         }
-        const mapping = this.mapping(subscription, dataset, entry, mappingAt)
+        if (Option.isNone(entry)) continue
+        const mapping = this.mapping(decoded.account, dataset, entry.value, mappingAt)
         if (mapping !== undefined) mappings.set(dataset, mapping)
       }
-      for (const dataset of shareEntry?.datasets ?? []) {
-        if (subscription.mappings[dataset.name] === undefined) {
+      const mapped = new Set(decoded.mappings.map(([dataset]) => dataset))
+      for (const dataset of datasetNames) {
+        if (!mapped.has(dataset)) {
           this.reporter.at(
             [...at, "mappings"],
-            `dataset ${JSON.stringify(dataset.name)} of share ${subscription.share} has no mapping`
+            `dataset ${JSON.stringify(dataset)} of share ${decoded.share} has no mapping`
           )
         }
       }
-      const share = byId.get(subscription.share)
-      const ordered = new Map(
-        (share?.datasets ?? []).flatMap((dataset) => {
-          const mapping = mappings.get(dataset.name)
-          return mapping === undefined ? [] : [[dataset.name, mapping] as const]
-        })
-      )
+      if (head === undefined) continue
+      const [shareAccount = "", shareName = ""] = head.value.share.split("/")
       resolved.push({
-        name: subscription.name,
-        account: subscription.account,
+        name: head.value.name,
+        account: head.value.account,
         share: { account: shareAccount, name: shareName },
-        trigger: subscription.trigger,
-        mappings: ordered
+        trigger: head.value.trigger,
+        // In the order of the share's datasets.
+        mappings: new Map(
+          datasetNames.flatMap((dataset) => {
+            const mapping = mappings.get(dataset)
+            return mapping === undefined ? [] : [[dataset, mapping] as const]
+          })
+        )
       })
     }
     return resolved

@@ -24,7 +24,9 @@ export interface YamlSyntaxError {
   readonly message: string
 }
 
-export const parseYaml = (text: string): { readonly file: YamlFile; readonly errors: ReadonlyArray<YamlSyntaxError> } => {
+export const parseYaml = (
+  text: string
+): { readonly file: YamlFile; readonly errors: ReadonlyArray<YamlSyntaxError> } => {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: "1.2" })
   const file: YamlFile = { text, doc, lineCounter }
