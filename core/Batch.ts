@@ -432,11 +432,16 @@ const readDecimal = (words: Uint32Array, index: number): bigint => {
   return BigInt.asIntN(128, value)
 }
 
+/**
+ * Arrow slices (`Data.slice`, `RecordBatch.slice`) cut the value and offset buffers
+ * themselves and keep `data.offset` only for bit-packed buffers (validity, booleans),
+ * so only those add the offset.
+ */
 const valueReader = (type: LogicalType, data: Arrow.Data): ((index: number) => Value) => {
-  const offset = data.offset
   switch (type.kind) {
     case "bool": {
       const bits = data.values as Uint8Array
+      const offset = data.offset
       return (i) => {
         const bit = offset + i
         return (bits[bit >> 3]! & (1 << (bit & 7))) !== 0
@@ -446,33 +451,33 @@ const valueReader = (type: LogicalType, data: Arrow.Data): ((index: number) => V
     case "json": {
       const offsets = data.valueOffsets as Int32Array
       const bytes = data.values as Uint8Array
-      return (i) => decoder.decode(bytes.subarray(offsets[offset + i]!, offsets[offset + i + 1]!))
+      return (i) => decoder.decode(bytes.subarray(offsets[i]!, offsets[i + 1]!))
     }
     case "binary": {
       const offsets = data.valueOffsets as Int32Array
       const bytes = data.values as Uint8Array
-      return (i) => bytes.slice(offsets[offset + i]!, offsets[offset + i + 1]!)
+      return (i) => bytes.slice(offsets[i]!, offsets[i + 1]!)
     }
     case "uuid": {
       const bytes = data.values as Uint8Array
-      return (i) => uuidFromBytes(bytes, (offset + i) * 16)
+      return (i) => uuidFromBytes(bytes, i * 16)
     }
     case "decimal": {
       const words = data.values as Uint32Array
-      return (i) => readDecimal(words, offset + i)
+      return (i) => readDecimal(words, i)
     }
     case "list": {
       const offsets = data.valueOffsets as Int32Array
       const child = makeColumnReader(type.element, data.children[0]!)
       return (i) => {
         const items: Array<Value | null> = []
-        for (let j = offsets[offset + i]!; j < offsets[offset + i + 1]!; j++) items.push(child(j))
+        for (let j = offsets[i]!; j < offsets[i + 1]!; j++) items.push(child(j))
         return items
       }
     }
     default: {
       const values = data.values as FixedArray
-      return (i) => values[offset + i] as Value
+      return (i) => values[i] as Value
     }
   }
 }
