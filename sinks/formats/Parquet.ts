@@ -29,6 +29,8 @@ import type { Column, LogicalType } from "../../core/Types.js"
 import { columnsOf, isSameType, toSchema, typeName } from "../../core/Types.js"
 import type { FileInput, TableFormat } from "./Format.js"
 import type { FieldPlan } from "./internal/ForeignArrow.js"
+import type { Annotation } from "./internal/ParquetFooter.js"
+import { annotateField, annotateFooter, readAnnotations } from "./internal/ParquetFooter.js"
 import { planField } from "./internal/ForeignArrow.js"
 import { ParquetOptions } from "./Options.js"
 
@@ -69,27 +71,59 @@ const spool = (input: FileInput): Effect.Effect<string, FormatError | SourceErro
     return spooled
   })
 
-const openFile = (input: FileInput): Effect.Effect<ParquetWasm.ParquetFile, FormatError | SourceError, Scope.Scope> =>
+interface OpenFile {
+  readonly file: ParquetWasm.ParquetFile
+  /** The file's Arrow schema, read from the footer alone, with the footer's JSON and UUID annotations. */
+  readonly schema: Arrow.Schema
+}
+
+/** The bytes that end the file: its footer, its length and the magic number. */
+const readTail = async (local: string): Promise<Uint8Array> => {
+  const handle = await fs.promises.open(local, "r")
+  try {
+    const { size } = await handle.stat()
+    const trailer = Buffer.alloc(Math.min(8, size))
+    await handle.read(trailer, 0, trailer.length, size - trailer.length)
+    const length = trailer.length === 8 ? trailer.readUInt32LE(0) + 8 : 0
+    if (length === 0 || length > size) return trailer
+    const tail = Buffer.alloc(length)
+    await handle.read(tail, 0, length, size - length)
+    return tail
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Annotations the Arrow reader drops; a footer Ferry cannot parse simply has none. */
+const readFileAnnotations = (local: string): Effect.Effect<ReadonlyMap<string, Annotation>> =>
+  Effect.tryPromise(async () => readAnnotations(await readTail(local))).pipe(
+    Effect.orElseSucceed((): ReadonlyMap<string, Annotation> => new Map())
+  )
+
+const openFile = (input: FileInput): Effect.Effect<OpenFile, FormatError | SourceError, Scope.Scope> =>
   Effect.gen(function* () {
     const local = input.localPath ?? (yield* spool(input))
     const blob = yield* Effect.tryPromise({
       try: () => fs.openAsBlob(local),
       catch: (cause) => formatError({ file: input.name, message: `cannot open the file: ${describe(cause)}` })
     })
-    return yield* Effect.acquireRelease(
+    const file = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => ParquetWasm.ParquetFile.fromFile(blob),
         catch: (cause) => formatError({ file: input.name, message: `not a readable Parquet file: ${describe(cause)}` })
       }),
       (file) => Effect.sync(() => file.free())
     )
-  })
-
-/** The file's Arrow schema, from the footer alone. */
-const fileSchema = (file: ParquetWasm.ParquetFile, input: FileInput): Effect.Effect<Arrow.Schema, FormatError> =>
-  Effect.try({
-    try: () => Arrow.tableFromIPC(file.schema().intoIPCStream()).schema,
-    catch: (cause) => formatError({ file: input.name, message: `unreadable schema: ${describe(cause)}` })
+    const arrowSchema = yield* Effect.try({
+      try: () => Arrow.tableFromIPC(file.schema().intoIPCStream()).schema,
+      catch: (cause) => formatError({ file: input.name, message: `unreadable schema: ${describe(cause)}` })
+    })
+    const annotations = yield* readFileAnnotations(local)
+    const schema = new Arrow.Schema(
+      arrowSchema.fields.map((field) => annotateField(field, annotations.get(field.name))),
+      arrowSchema.metadata
+    )
+    return { file, schema }
   })
 
 /** Plans the fields to read; a column Ferry cannot carry fails only if it is asked for. */
@@ -113,8 +147,8 @@ const inspect = (
 ): Effect.Effect<ReadonlyArray<Column>, FormatError | SourceError> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const file = yield* openFile(input)
-      const plans = yield* planFields(yield* fileSchema(file, input), input)
+      const { schema } = yield* openFile(input)
+      const plans = yield* planFields(schema, input)
       const columns = [...plans.values()].map((plan): Column => ({
         name: plan.field.name,
         type: plan.type,
@@ -235,10 +269,10 @@ const decode = (
 ): Stream.Stream<Batch, FormatError | SourceError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const file = yield* openFile(input)
+      const { file, schema } = yield* openFile(input)
       if (columns.length === 0) return rowCountBatches(file)
       const names = new Set(columns.map((column) => column.name))
-      const plans = yield* planFields(yield* fileSchema(file, input), input, (name) => names.has(name))
+      const plans = yield* planFields(schema, input, (name) => names.has(name))
       const plan = yield* readPlan(plans, columns, input)
       const readable = yield* Effect.tryPromise({
         // The reader fetches one row group's projected column chunks at a time.
@@ -312,6 +346,12 @@ const toWasmBatches = (schema: Arrow.Schema, batch: Batch): ReadonlyArray<Parque
   }
 }
 
+const finishFooter = (tail: Uint8Array, columns: ReadonlyArray<Column>): Effect.Effect<Uint8Array, FormatError> =>
+  Effect.try({
+    try: () => annotateFooter(tail, columns),
+    catch: (cause) => formatError({ message: `cannot annotate the Parquet footer: ${describe(cause)}` })
+  })
+
 /**
  * Feeds the upstream batches to the WebAssembly writer on demand, so the writer pulls
  * at its own pace and flushes one row group at a time. An upstream failure is kept
@@ -330,6 +370,7 @@ const encode = <E>(
       const runPromiseExit = Runtime.runPromiseExit(yield* Effect.runtime<never>())
       let upstreamFailure: Cause.Cause<E | FormatError> | undefined
       let sentAny = false
+      let held: Uint8Array | undefined
       const send = (controller: ReadableStreamDefaultController<ParquetWasm.RecordBatch>, batch: Batch) => {
         for (const wasmBatch of toWasmBatches(schema, batch)) controller.enqueue(wasmBatch)
         sentAny = true
@@ -396,8 +437,20 @@ const encode = <E>(
         Stream.mapEffect((bytes) =>
           upstreamFailure === undefined ? Effect.succeed(bytes) : Effect.failCause(upstreamFailure)
         ),
+        // The last chunk holds the footer, which gets the JSON and UUID annotations.
+        Stream.mapConcat((bytes) => {
+          const previous = held
+          held = bytes
+          return previous === undefined ? [] : [previous]
+        }),
         Stream.concat(
-          Stream.suspend(() => (upstreamFailure === undefined ? Stream.empty : Stream.failCause(upstreamFailure)))
+          Stream.suspend(() =>
+            upstreamFailure !== undefined
+              ? Stream.failCause(upstreamFailure)
+              : held === undefined
+                ? Stream.empty
+                : Stream.fromEffect(finishFooter(held, columns))
+          )
         )
       )
     })
