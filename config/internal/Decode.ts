@@ -54,6 +54,8 @@ export interface Decoded {
     readonly stores: ReadonlySet<string>
     /** `account/name` */
     readonly shares: ReadonlySet<string>
+    /** False when a share's account or name is missing or invalid: any reference could be to it. */
+    readonly sharesComplete: boolean
   }
   readonly accounts: ReadonlyMap<string, typeof Account.Type>
   readonly stores: ReadonlyMap<string, typeof StoreEntry.Type>
@@ -163,7 +165,10 @@ export const decodeDocument = (reporter: Reporter, root: unknown): Option.Option
       names: {
         accounts: new Set(Object.keys(top.accounts)),
         stores: new Set(Object.keys(top.stores)),
-        shares: new Set(shares.flatMap((share) => (share.id === undefined ? [] : [share.id])))
+        shares: new Set(shares.flatMap((share) => (share.id === undefined ? [] : [share.id]))),
+        sharesComplete: shares.every(
+          (share) => share.id !== undefined && share.account !== undefined && Object.hasOwn(top.accounts, share.account)
+        )
       },
       accounts: decodeNamed(reporter, "accounts", "account", top.accounts, Account),
       stores: decodeNamed(reporter, "stores", "store", top.stores, StoreEntry),

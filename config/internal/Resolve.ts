@@ -15,7 +15,7 @@ import { CsvOptions, JsonlOptions, ParquetOptions } from "../../sinks/formats/Op
 import type { Dataset, MappingEntry, Schedule as ScheduleEntry } from "../ConfigSchema.js"
 import { FORMAT_KEYS } from "../ConfigSchema.js"
 import type * as Model from "../FerryConfig.js"
-import type { Decoded } from "./Decode.js"
+import type { Decoded, DecodedShare } from "./Decode.js"
 import { suggestion } from "./Issues.js"
 import type { Lenient, Reporter } from "./Reporter.js"
 import type { Path } from "./Yaml.js"
@@ -62,6 +62,11 @@ export class Resolver {
     private readonly pluginsFailed: boolean
   ) {}
 
+  /** The account, when it exists: ownership is only checked against a real account. */
+  private knownAccount(account: string | undefined): string | undefined {
+    return account !== undefined && this.decoded.names.accounts.has(account) ? account : undefined
+  }
+
   private checkAccount(account: string, at: Path): void {
     const known = this.decoded.names.accounts
     if (known.has(account)) return
@@ -98,11 +103,10 @@ export class Resolver {
         continue
       }
       const config = this.reporter.decode(storeType.storeConfig, without(entry, ["type", "account"]), ["stores", name])
-      if (Option.isSome(config)) {
-        const store = { name, type: entry.type, account: entry.account, config: config.value }
-        stores.set(name, store)
-        this.stores.set(name, { ...store, storeType })
-      }
+      const store = { name, type: entry.type, account: entry.account, config: Option.getOrUndefined(config) }
+      // Datasets and mappings that use the store are checked even when its own settings failed.
+      this.stores.set(name, { ...store, storeType })
+      if (Option.isSome(config)) stores.set(name, store)
     }
     return stores
   }
@@ -159,12 +163,19 @@ export class Resolver {
     for (const column of new Set(duplicates(columns ?? []))) {
       fail([...at, "columns"], `column ${JSON.stringify(column)} is listed more than once`)
     }
-    const projected = (column: string, where: Path, role: string) => {
+    const projected = (column: string, where: Path, role: string, anchor: "value" | "key" = "value") => {
       if (columns !== undefined && !columns.includes(column)) {
-        fail(where, `${role} ${JSON.stringify(column)} is not among the dataset's columns: ${columns.join(", ")}`)
+        ok = false
+        this.reporter.at(
+          where,
+          `${role} ${JSON.stringify(column)} is not among the dataset's columns: ${columns.join(", ")}`,
+          anchor
+        )
       }
     }
-    for (const column of Object.keys(dataset.casts ?? {})) projected(column, [...at, "casts", column], "cast column")
+    for (const column of Object.keys(dataset.casts ?? {})) {
+      projected(column, [...at, "casts", column], "cast column", "key")
+    }
 
     let incremental: Option.Option<IncrementalSpec> = Option.none()
     if (dataset.incremental !== undefined) {
@@ -219,7 +230,7 @@ export class Resolver {
         }
       })
       const datasets = decoded.datasets.flatMap(({ index, value }) => {
-        const model = this.dataset(decoded.account, value, [...at, "datasets", index])
+        const model = this.dataset(this.knownAccount(decoded.account), value, [...at, "datasets", index])
         return model === undefined ? [] : [model]
       })
       if (Option.isNone(decoded.head)) continue
@@ -318,9 +329,11 @@ export class Resolver {
   resolveSubscriptions(): ReadonlyArray<Model.Subscription> {
     const resolved: Array<Model.Subscription> = []
     const seen = new Map<string, number>()
-    const shares = new Map(
-      this.decoded.shares.flatMap((share) => (share.id === undefined ? [] : [[share.id, share] as const]))
-    )
+    // The first share of a name is the one a reference means; a second one is reported as a duplicate.
+    const shares = new Map<string, DecodedShare>()
+    for (const share of this.decoded.shares) {
+      if (share.id !== undefined && !shares.has(share.id)) shares.set(share.id, share)
+    }
     const knownShares = this.decoded.names.shares
     for (const decoded of this.decoded.subscriptions) {
       const at: Path = ["subscriptions", decoded.index]
@@ -335,7 +348,7 @@ export class Resolver {
           seen.set(id, decoded.index)
         }
       }
-      if (decoded.share !== undefined && !knownShares.has(decoded.share)) {
+      if (decoded.share !== undefined && !knownShares.has(decoded.share) && this.decoded.names.sharesComplete) {
         this.reporter.at(
           [...at, "share"],
           `unknown share ${JSON.stringify(decoded.share)}${suggestion(decoded.share, knownShares)}; shares are: ${list(knownShares)}`
@@ -367,7 +380,7 @@ export class Resolver {
           continue
         }
         if (Option.isNone(entry)) continue
-        const mapping = this.mapping(decoded.account, dataset, entry.value, mappingAt)
+        const mapping = this.mapping(this.knownAccount(decoded.account), dataset, entry.value, mappingAt)
         if (mapping !== undefined) mappings.set(dataset, mapping)
       }
       const mapped = new Set(decoded.mappings.map(([dataset]) => dataset))
@@ -375,7 +388,8 @@ export class Resolver {
         if (!mapped.has(dataset)) {
           this.reporter.at(
             [...at, "mappings"],
-            `dataset ${JSON.stringify(dataset)} of share ${decoded.share} has no mapping`
+            `dataset ${JSON.stringify(dataset)} of share ${decoded.share} has no mapping`,
+            "key"
           )
         }
       }

@@ -34,11 +34,19 @@ export const parseYaml = (
     const [start, end] = error.pos
     const message =
       error.code === "DUPLICATE_KEY"
-        ? `duplicate key ${JSON.stringify(text.slice(start, end).trim())}`
+        ? `duplicate key ${JSON.stringify(keyAt(text, start) ?? text.slice(start, end))}`
         : error.message.charAt(0).toLowerCase() + error.message.slice(1)
     return { position: positionAt(file, start), message }
   })
   return { file, errors }
+}
+
+const KEY = /^(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^:#\n]*?))\s*:(?:\s|$)/
+
+/** The text of the map key that starts at `offset`. */
+const keyAt = (text: string, offset: number): string | undefined => {
+  const match = KEY.exec(text.slice(offset).split("\n")[0] ?? "")
+  return match === null ? undefined : (match[1] ?? match[2]?.replace(/''/g, "'") ?? match[3])
 }
 
 export const positionAt = (file: YamlFile, offset: number): Position => {
