@@ -4,6 +4,7 @@
  * checked against the plugin schema. A plugin that fails leaves the others loaded.
  */
 import { createRequire } from "node:module"
+import { existsSync, readFileSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -25,6 +26,56 @@ export const isPathSpec = (spec: string): boolean =>
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message.split("\n")[0]! : String(error))
 
+const CONDITIONS = ["import", "node", "default"] as const
+
+/** The file an `exports` entry maps the package root to, for ESM-only packages that `require` cannot resolve. */
+const exportedRoot = (exports: unknown): string | undefined => {
+  if (typeof exports === "string") return exports
+  if (typeof exports !== "object" || exports === null || Array.isArray(exports)) return undefined
+  const entries = exports as Record<string, unknown>
+  if ("." in entries) return exportedRoot(entries["."])
+  for (const condition of CONDITIONS) {
+    const target = exportedRoot(entries[condition])
+    if (target !== undefined) return target
+  }
+  return undefined
+}
+
+const resolveEsmOnly = (spec: string, require: NodeJS.Require): string | undefined => {
+  for (const folder of require.resolve.paths(spec) ?? []) {
+    const manifest = path.join(folder, spec, "package.json")
+    if (!existsSync(manifest)) continue
+    const target = exportedRoot((JSON.parse(readFileSync(manifest, "utf8")) as { exports?: unknown }).exports)
+    return target === undefined ? undefined : path.join(folder, spec, target)
+  }
+  return undefined
+}
+
+const resolvePackage = (spec: string, baseDir: string): Effect.Effect<string, PluginError> =>
+  Effect.try({
+    try: () => {
+      const require = createRequire(path.join(baseDir, "package.json"))
+      try {
+        return require.resolve(spec)
+      } catch (error) {
+        const resolved =
+          (error as { code?: unknown }).code === "ERR_PACKAGE_PATH_NOT_EXPORTED"
+            ? resolveEsmOnly(spec, require)
+            : undefined
+        if (resolved === undefined) throw error
+        return resolved
+      }
+    },
+    catch: (error) =>
+      new PluginError({
+        plugin: spec,
+        message:
+          (error as { code?: unknown }).code === "MODULE_NOT_FOUND"
+            ? `package "${spec}" is not installed where ${baseDir} can see it (npm install ${spec})`
+            : `package "${spec}" cannot be resolved from ${baseDir}: ${errorText(error)}`
+      })
+  })
+
 const resolveSpec = (spec: string, baseDir: string): Effect.Effect<string, PluginError> =>
   isPathSpec(spec)
     ? Effect.gen(function* () {
@@ -38,17 +89,7 @@ const resolveSpec = (spec: string, baseDir: string): Effect.Effect<string, Plugi
         if (!found) return yield* new PluginError({ plugin: spec, message: `file not found: ${file}` })
         return file
       })
-    : Effect.try({
-        try: () => createRequire(path.join(baseDir, "package.json")).resolve(spec),
-        catch: (error) =>
-          new PluginError({
-            plugin: spec,
-            message:
-              (error as { code?: unknown }).code === "MODULE_NOT_FOUND"
-                ? `package "${spec}" is not installed where ${baseDir} can see it (npm install ${spec})`
-                : `package "${spec}" cannot be resolved from ${baseDir}: ${errorText(error)}`
-          })
-      })
+    : resolvePackage(spec, baseDir)
 
 /** Imports one plugin module and checks its default export. */
 export const loadPlugin = (spec: string, baseDir: string): Effect.Effect<LoadedPlugin, PluginError> =>

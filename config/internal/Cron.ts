@@ -9,11 +9,12 @@ interface Field {
   readonly min: number
   readonly max: number
   readonly names?: ReadonlyArray<string>
+  readonly article?: string
 }
 
 const FIELDS: ReadonlyArray<Field> = [
   { name: "minute", min: 0, max: 59 },
-  { name: "hour", min: 0, max: 23 },
+  { name: "hour", min: 0, max: 23, article: "an" },
   { name: "day of month", min: 1, max: 31 },
   {
     name: "month",
@@ -44,10 +45,10 @@ const checkPart = (part: string, field: Field): string | undefined => {
   const [low = "", high, ...more] = range.split("-")
   if (more.length > 0) return `"${range}" is not a range`
   const from = valueOf(low, field)
-  if (from === undefined) return `"${low}" is not a ${field.name} (${field.min}-${field.max})`
+  if (from === undefined) return `"${low}" is not ${field.article ?? "a"} ${field.name} (${field.min}-${field.max})`
   if (high === undefined) return undefined
   const to = valueOf(high, field)
-  if (to === undefined) return `"${high}" is not a ${field.name} (${field.min}-${field.max})`
+  if (to === undefined) return `"${high}" is not ${field.article ?? "a"} ${field.name} (${field.min}-${field.max})`
   if (to < from) return `range "${range}" runs backwards`
   return undefined
 }

@@ -89,5 +89,5 @@ subscriptions:
 export const variant = (...replacements: ReadonlyArray<readonly [string, string]>): string =>
   replacements.reduce((text, [from, to]) => {
     if (!text.includes(from)) throw new Error(`not in the config: ${from}`)
-    return text.replace(from, to)
+    return text.replace(from, () => to)
   }, BASE)

@@ -1,0 +1,6 @@
+export * from "./ConfigError.js"
+export * as ConfigSchema from "./ConfigSchema.js"
+export * from "./FerryConfig.js"
+export * from "./JsonSchema.js"
+export * from "./LoadConfig.js"
+export * from "./Plugins.js"
