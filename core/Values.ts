@@ -51,7 +51,7 @@ const daysInMonth = (year: number, month: number): number =>
     ? (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
       ? 29
       : 28
-    : [4, 6, 9, 11].includes(month)
+    : month === 4 || month === 6 || month === 9 || month === 11
       ? 30
       : 31
 
@@ -59,9 +59,11 @@ const pad = (n: number | bigint, width: number): string => String(n).padStart(wi
 
 const formatYear = (year: number): string => (year < 0 ? `-${pad(-year, 4)}` : pad(year, 4))
 
+const twoDigits = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
+
 export const formatDate = (days: number): string => {
   const { day, month, year } = civilFromDays(days)
-  return `${formatYear(year)}-${pad(month, 2)}-${pad(day, 2)}`
+  return `${year >= 1000 && year <= 9999 ? `${year}` : formatYear(year)}-${twoDigits(month)}-${twoDigits(day)}`
 }
 
 const DATE = /^(-?\d{4,6})-(\d{2})-(\d{2})/
@@ -99,40 +101,118 @@ const parseTimePrefix = (text: string): Either.Either<{ nanos: bigint; rest: str
   return Either.right({ nanos, rest: text.slice(match[0].length) })
 }
 
-const formatFraction = (nanos: bigint, digits: number): string => {
-  if (nanos === 0n) return ""
-  let text = pad(nanos, 9).slice(0, digits)
-  text = text.replace(/0+$/, "")
-  return text.length === 0 ? "" : `.${text}`
+/** `.fff…` of a sub-second count of a unit with `digits` decimals, trailing zeros dropped. */
+const formatFraction = (sub: number, digits: number): string => {
+  if (sub === 0) return ""
+  let text = pad(sub, digits)
+  let end = text.length
+  while (text.charCodeAt(end - 1) === 48) end--
+  text = text.slice(0, end)
+  return `.${text}`
 }
 
-const formatClock = (nanosOfDay: bigint, digits: number): string => {
-  const seconds = nanosOfDay / 1_000_000_000n
-  const fraction = nanosOfDay % 1_000_000_000n
-  const h = seconds / 3600n
-  const m = (seconds % 3600n) / 60n
-  const s = seconds % 60n
-  return `${pad(h, 2)}:${pad(m, 2)}:${pad(s, 2)}${formatFraction(fraction, digits)}`
+/** HH:MM:SS of a second of the day, in plain numbers: the hot path of writing times and timestamps. */
+const formatSecondOfDay = (second: number): string => {
+  const h = Math.floor(second / 3600)
+  const m = Math.floor((second % 3600) / 60)
+  const s = second % 60
+  return `${h < 10 ? "0" : ""}${h}:${m < 10 ? "0" : ""}${m}:${s < 10 ? "0" : ""}${s}`
 }
 
-export const formatTime = (micros: bigint): string => formatClock(micros * 1000n, 6)
+export const formatTime = (micros: bigint): string => {
+  const value = Number(micros)
+  const second = Math.floor(value / 1_000_000)
+  return formatSecondOfDay(second) + formatFraction(value - second * 1_000_000, 6)
+}
 
 // ---- timestamps --------------------------------------------------------------------
 
 const NANOS_PER_DAY = 86_400_000_000_000n
-const floorDiv = (a: bigint, b: bigint): bigint => (a >= 0n ? a / b : -((-a + b - 1n) / b))
 
 const unitDigits: Record<TimeUnitName, number> = { s: 0, ms: 3, us: 6, ns: 9 }
+const MAX_SAFE_SECONDS = BigInt(Number.MAX_SAFE_INTEGER)
+const MAX_SAFE_VALUE = MAX_SAFE_SECONDS
+const unitsPerSecondNumber: Record<TimeUnitName, number> = { s: 1, ms: 1_000, us: 1_000_000, ns: 1_000_000_000 }
+const floorDiv = (a: bigint, b: bigint): bigint => (a >= 0n ? a / b : -((-a + b - 1n) / b))
 
 /** Formats a timestamp in `unit` as ISO 8601; zoned timestamps are written in UTC with a `Z`. */
 export const formatTimestamp = (value: bigint, unit: TimeUnitName, zoned: boolean): string => {
-  const nanos = value * (1_000_000_000n / unitsPerSecond(unit))
-  const days = floorDiv(nanos, NANOS_PER_DAY)
-  const nanosOfDay = nanos - days * NANOS_PER_DAY
-  return `${formatDate(Number(days))}T${formatClock(nanosOfDay, unitDigits[unit])}${zoned ? "Z" : ""}`
+  if (value >= -MAX_SAFE_VALUE && value <= MAX_SAFE_VALUE) {
+    // Doubles hold the value exactly; the division may round, and the remainder corrects it.
+    const v = Number(value)
+    const perSecondNumber = unitsPerSecondNumber[unit]
+    let totalSeconds = Math.floor(v / perSecondNumber)
+    let subSecond = v - totalSeconds * perSecondNumber
+    if (subSecond < 0) {
+      totalSeconds -= 1
+      subSecond += perSecondNumber
+    } else if (subSecond >= perSecondNumber) {
+      totalSeconds += 1
+      subSecond -= perSecondNumber
+    }
+    const days = Math.floor(totalSeconds / 86_400)
+    const clock = formatSecondOfDay(totalSeconds - days * 86_400) + formatFraction(subSecond, unitDigits[unit])
+    return `${formatDate(days)}T${clock}${zoned ? "Z" : ""}`
+  }
+  const perSecond = unitsPerSecond(unit)
+  let seconds = value / perSecond
+  let sub = value - seconds * perSecond
+  if (sub < 0n) {
+    seconds -= 1n
+    sub += perSecond
+  }
+  let days: number
+  let secondOfDay: number
+  if (seconds >= -MAX_SAFE_SECONDS && seconds <= MAX_SAFE_SECONDS) {
+    const totalSeconds = Number(seconds)
+    days = Math.floor(totalSeconds / 86_400)
+    secondOfDay = totalSeconds - days * 86_400
+  } else {
+    const bigDays = floorDiv(seconds, 86_400n)
+    days = Number(bigDays)
+    secondOfDay = Number(seconds - bigDays * 86_400n)
+  }
+  const clock = formatSecondOfDay(secondOfDay) + formatFraction(Number(sub), unitDigits[unit])
+  return `${formatDate(days)}T${clock}${zoned ? "Z" : ""}`
 }
 
 const OFFSET = /^(?:Z|([+-])(\d{2}):?(\d{2})?)$/i
+
+const COMMON_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})?$/
+
+/**
+ * `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z|±HH:MM]`, the shape nearly every file uses, read with
+ * plain numbers and two bigints; anything else (or anything wrong) is left to the
+ * general parser, which also words the error.
+ */
+const parseCommonTimestamp = (text: string, unit: TimeUnitName, zoned: boolean): bigint | undefined => {
+  const match = COMMON_TIMESTAMP.exec(text)
+  if (match === null) return undefined
+  const year = Number(match[1])
+  const month = Number(match[2])
+  const day = Number(match[3])
+  const hours = Number(match[4])
+  const minutes = Number(match[5])
+  const seconds = Number(match[6])
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
+  if (hours > 23 || minutes > 59 || seconds > 59) return undefined
+  const offsetText = match[8]
+  let offsetSeconds = 0
+  if (offsetText !== undefined && offsetText !== "Z") {
+    if (!zoned) return undefined
+    const sign = offsetText.charCodeAt(0) === 45 ? -1 : 1
+    offsetSeconds = sign * (Number(offsetText.slice(1, 3)) * 3600 + Number(offsetText.slice(4, 6)) * 60)
+  } else if (offsetText === "Z" && !zoned) {
+    return undefined
+  }
+  const digits = unitDigits[unit]
+  const fraction = match[7] ?? ""
+  if (fraction.length > digits && !/^0*$/.test(fraction.slice(digits))) return undefined
+  const sub = digits === 0 ? 0 : Number(fraction.slice(0, digits).padEnd(digits, "0"))
+  const epochSeconds = daysFromCivil(year, month, day) * 86_400 + hours * 3600 + minutes * 60 + seconds - offsetSeconds
+  const value = BigInt(epochSeconds) * unitsPerSecond(unit) + BigInt(sub)
+  return value < INT64_MIN || value > INT64_MAX ? undefined : value
+}
 
 /**
  * Parses an ISO 8601 timestamp (`T` or a space between date and time) into `unit`.
@@ -140,6 +220,8 @@ const OFFSET = /^(?:Z|([+-])(\d{2}):?(\d{2})?)$/i
  * an offset, because dropping it would silently shift the value.
  */
 export const parseTimestamp = (text: string, unit: TimeUnitName, zoned: boolean): Either.Either<bigint, string> => {
+  const fast = parseCommonTimestamp(text, unit, zoned)
+  if (fast !== undefined) return Either.right(fast)
   const date = parseDatePrefix(text.trim())
   if (Either.isLeft(date)) return Either.left(`${date.left}[ HH:MM:SS[.ffffff]][Z|±HH:MM]`)
   const { days } = date.right
@@ -184,7 +266,24 @@ export const formatDecimal = (unscaled: bigint, scale: number): string => {
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
 
 /** Parses decimal text exactly into an unscaled bigint at `scale`; refuses digits it would drop. */
+const PLAIN_DECIMAL = /^-?\d+(?:\.\d+)?$/
+
 export const parseDecimal = (text: string, precision: number, scale: number): Either.Either<bigint, string> => {
+  if (PLAIN_DECIMAL.test(text)) {
+    // Plain `-123.45` within the scale: the digits are the unscaled value, padded to the scale.
+    const dot = text.indexOf(".")
+    const fraction = dot < 0 ? "" : text.slice(dot + 1)
+    if (fraction.length <= scale) {
+      const negative = text.charCodeAt(0) === 45
+      const integer = text.slice(negative ? 1 : 0, dot < 0 ? text.length : dot)
+      let first = 0
+      while (first < integer.length - 1 && integer.charCodeAt(first) === 48) first++
+      if (integer.length - first <= precision - scale || (integer.length - first === 1 && integer[first] === "0")) {
+        const digits = integer.slice(first) + fraction + "0".repeat(scale - fraction.length)
+        return Either.right(BigInt(negative ? `-${digits}` : digits))
+      }
+    }
+  }
   const match = DECIMAL_TEXT.exec(text.trim())
   if (match === null || (match[2] === "" && (match[3] ?? "") === "")) {
     return Either.left(`"${text}" is not a decimal number`)
@@ -262,6 +361,8 @@ export const uuidFromBytes = (bytes: Uint8Array, offset: number): string => {
 // ---- one entry point per direction -------------------------------------------------
 
 const INTEGER = /^[+-]?\d+$/
+const SHORT_INT64 = /^-?\d{1,18}$/
+const PLAIN_DATE = /^\d{4}-\d{2}-\d{2}$/
 const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
 const TRUE_WORDS = new Set(["true", "t", "yes", "y", "1"])
 const FALSE_WORDS = new Set(["false", "f", "no", "n", "0"])
@@ -280,6 +381,8 @@ export const parseText = (type: LogicalType, text: string): Either.Either<Value,
       return Either.right(n)
     }
     case "int64": {
+      // Up to 18 digits always fits; BigInt parses it directly.
+      if (SHORT_INT64.test(text)) return Either.right(BigInt(text))
       const trimmed = text.trim()
       if (!INTEGER.test(trimmed)) return Either.left(`"${text}" is not an integer`)
       const n = BigInt(trimmed)
@@ -320,6 +423,14 @@ export const parseText = (type: LogicalType, text: string): Either.Either<Value,
     case "uuid":
       return normalizeUuid(text)
     case "date": {
+      if (text.length === 10 && PLAIN_DATE.test(text)) {
+        const year = Number(text.slice(0, 4))
+        const month = Number(text.slice(5, 7))
+        const day = Number(text.slice(8, 10))
+        if (month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month)) {
+          return Either.right(daysFromCivil(year, month, day))
+        }
+      }
       const parsed = parseDatePrefix(text.trim())
       if (Either.isLeft(parsed)) return Either.left(`"${text}": ${parsed.left}`)
       if (parsed.right.rest.length > 0) return Either.left(`"${text}" is not a date (YYYY-MM-DD)`)

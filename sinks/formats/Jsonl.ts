@@ -465,8 +465,12 @@ const writerOf = (type: LogicalType): Write => {
         return text + "]"
       }
     }
+    case "binary":
+      // `\x…` with its backslash escaped for JSON.
+      return (value) => `"\\${formatText(type, value)}"`
     default:
-      return (value) => JSON.stringify(formatText(type, value))
+      // Dates, times and timestamps: ISO text never needs escaping.
+      return (value) => `"${formatText(type, value)}"`
   }
 }
 
