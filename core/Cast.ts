@@ -68,13 +68,16 @@ const failures = (column: string, from: LogicalType, to: LogicalType) => ({
   /** A value no cast carries, lossy or not. */
   impossible: (value: Value, what: string) =>
     new CastFailure(`column ${column}: ${shown(from, value)} ${what}; allow_lossy: true does not change that`),
-  /** Text that is not a value of the target type; `reason` usually quotes it already. */
-  unreadable: (value: Value, reason: string) =>
-    new CastFailure(
-      reason.includes(value as string)
-        ? `column ${column}: cannot cast to ${typeName(to)}: ${reason}`
-        : `column ${column}: cannot cast ${shown(from, value)} to ${typeName(to)}: ${reason}`
+  /** Text that is not a value of the target type; `reason` usually quotes it already, sometimes twice. */
+  unreadable: (value: Value, reason: string) => {
+    const quoted = JSON.stringify(value)
+    const plain = reason.startsWith(`${quoted}: `) ? reason.slice(quoted.length + 2) : reason
+    return new CastFailure(
+      plain.includes(value as string)
+        ? `column ${column}: cannot cast to ${typeName(to)}: ${plain}`
+        : `column ${column}: cannot cast ${shown(from, value)} to ${typeName(to)}: ${plain}`
     )
+  }
 })
 
 type Failures = ReturnType<typeof failures>
@@ -94,6 +97,11 @@ type IntKind = keyof typeof INT_BOUNDS
 const isInt = (type: LogicalType): type is { kind: IntKind } => type.kind in INT_BOUNDS
 const isFloat = (type: LogicalType): type is { kind: "float32" | "float64" } =>
   type.kind === "float32" || type.kind === "float64"
+
+const SAFE_BIGINT = 2n ** 53n
+/** Within ±2^53 every integer is an exact float64, which saves building a bigint per value to check. */
+const isSafeInteger = (value: Value): boolean =>
+  typeof value === "bigint" ? value <= SAFE_BIGINT && value >= -SAFE_BIGINT : true
 
 const toBigInt = (value: Value): bigint => (typeof value === "bigint" ? value : BigInt(value as number))
 
@@ -266,7 +274,7 @@ const fromInt = (kind: IntKind, to: LogicalType, allowLossy: boolean, fail: Fail
     return {
       convert: (value) => {
         const n = target === "float32" ? Math.fround(Number(value)) : Number(value)
-        if (allowLossy || BigInt(n) === toBigInt(value)) return n
+        if (allowLossy || (target === "float64" && isSafeInteger(value)) || BigInt(n) === toBigInt(value)) return n
         return fail.lossy(value, `has no exact ${target} equivalent`, floatText(target, n))
       }
     }
