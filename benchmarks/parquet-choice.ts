@@ -5,7 +5,7 @@
  * from and end with Ferry batches (Arrow record batches), as the transfer core uses
  * them, and stream one row group of 131,072 rows at a time.
  *
- *   npx tsx benchmarks/parquet-choice.ts --rows 2000000
+ *   npx tsx benchmarks/parquet-choice.ts --rows 2000000 [--only parquet-wasm|hyparquet]
  *
  * Candidates: `parquet-wasm` (Ferry's Parquet format, sinks/formats/Parquet.ts) and
  * `hyparquet` (hyparquet-writer + hyparquet, pure JavaScript). The latter is not a
@@ -292,11 +292,14 @@ const main = async () => {
   }
   const expected = (BigInt(rows) * BigInt(rows - 1)) / 2n
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-parquet-choice-"))
-  const candidates: Array<Candidate> = ["parquet-wasm"]
-  if ((await load("hyparquet")) !== undefined && (await load("hyparquet-writer")) !== undefined) {
-    candidates.push("hyparquet")
-  } else {
-    console.log("hyparquet skipped: npm install --no-save hyparquet@1.33.0 hyparquet-writer@0.17.0 to include it")
+  const only = argument("only") as Candidate | undefined
+  const candidates: Array<Candidate> = []
+  for (const candidate of only === undefined ? (["parquet-wasm", "hyparquet"] as const) : [only]) {
+    const installed =
+      candidate === "parquet-wasm" ||
+      ((await load("hyparquet")) !== undefined && (await load("hyparquet-writer")) !== undefined)
+    if (installed) candidates.push(candidate)
+    else console.log("hyparquet skipped: npm install --no-save hyparquet@1.33.0 hyparquet-writer@0.17.0 to include it")
   }
   console.log(`${rows.toLocaleString("en")} rows, ${ROW_GROUP_ROWS.toLocaleString("en")} rows per row group, snappy`)
   const idle = child("parquet-wasm", "idle", rows, "")

@@ -31,6 +31,7 @@ import type { FileInput, TableFormat } from "./Format.js"
 import type { FieldPlan } from "./internal/ForeignArrow.js"
 import type { Annotation } from "./internal/ParquetFooter.js"
 import { annotateField, annotateFooter, readAnnotations } from "./internal/ParquetFooter.js"
+import { hasSeconds, restoredType, SECONDS_KEY, storedType, toMillis, toSeconds } from "./internal/SecondTimestamps.js"
 import { planField } from "./internal/ForeignArrow.js"
 import { ParquetOptions } from "./Options.js"
 
@@ -75,6 +76,19 @@ interface OpenFile {
   readonly file: ParquetWasm.ParquetFile
   /** The file's Arrow schema, read from the footer alone, with the footer's JSON and UUID annotations. */
   readonly schema: Arrow.Schema
+  /** Columns Ferry stored as milliseconds for being timestamp(s). */
+  readonly seconds: ReadonlySet<string>
+}
+
+const secondsColumns = (file: ParquetWasm.ParquetFile): ReadonlySet<string> => {
+  try {
+    const names: unknown = JSON.parse(
+      String(file.metadata().fileMetadata().keyValueMetadata().get(SECONDS_KEY) ?? "[]")
+    )
+    return new Set(Array.isArray(names) ? names.filter((name): name is string => typeof name === "string") : [])
+  } catch {
+    return new Set()
+  }
 }
 
 /** The bytes that end the file: its footer, its length and the magic number. */
@@ -123,20 +137,34 @@ const openFile = (input: FileInput): Effect.Effect<OpenFile, FormatError | Sourc
       arrowSchema.fields.map((field) => annotateField(field, annotations.get(field.name))),
       arrowSchema.metadata
     )
-    return { file, schema }
+    return { file, schema, seconds: secondsColumns(file) }
   })
 
 /** Plans the fields to read; a column Ferry cannot carry fails only if it is asked for. */
 const planFields = (
-  schema: Arrow.Schema,
+  { schema, seconds }: OpenFile,
   input: FileInput,
   wanted: (name: string) => boolean = () => true
 ): Effect.Effect<ReadonlyMap<string, FieldPlan>, FormatError> =>
   Effect.forEach(
     schema.fields.filter((field) => wanted(field.name)),
     (field) =>
-      Either.mapLeft(planField(field), (message) => formatError({ file: input.name, column: field.name, message }))
+      Either.mapLeft(
+        Either.map(planField(field), (plan) => (seconds.has(field.name) ? restoreSeconds(plan) : plan)),
+        (message) => formatError({ file: input.name, column: field.name, message })
+      )
   ).pipe(Effect.map((plans) => new Map(plans.map((plan) => [plan.field.name, plan]))))
+
+const restoreSeconds = (plan: FieldPlan): FieldPlan => {
+  const type = restoredType(plan.type)
+  const convert = plan.convert
+  return {
+    field: plan.field,
+    type,
+    convert: (data) =>
+      Either.flatMap(convert === undefined ? Either.right(data) : convert(data), (stored) => toSeconds(stored, type))
+  }
+}
 
 // ---- inspect -----------------------------------------------------------------------
 
@@ -147,8 +175,7 @@ const inspect = (
 ): Effect.Effect<ReadonlyArray<Column>, FormatError | SourceError> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { schema } = yield* openFile(input)
-      const plans = yield* planFields(schema, input)
+      const plans = yield* planFields(yield* openFile(input), input)
       const columns = [...plans.values()].map((plan): Column => ({
         name: plan.field.name,
         type: plan.type,
@@ -269,14 +296,14 @@ const decode = (
 ): Stream.Stream<Batch, FormatError | SourceError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const { file, schema } = yield* openFile(input)
-      if (columns.length === 0) return rowCountBatches(file)
+      const opened = yield* openFile(input)
+      if (columns.length === 0) return rowCountBatches(opened.file)
       const names = new Set(columns.map((column) => column.name))
-      const plans = yield* planFields(schema, input, (name) => names.has(name))
+      const plans = yield* planFields(opened, input, (name) => names.has(name))
       const plan = yield* readPlan(plans, columns, input)
       const readable = yield* Effect.tryPromise({
         // The reader fetches one row group's projected column chunks at a time.
-        try: () => file.stream({ batchSize: DEFAULT_BATCH_ROWS, columns: [...names] }),
+        try: () => opened.file.stream({ batchSize: DEFAULT_BATCH_ROWS, columns: [...names] }),
         catch: (cause) => formatError({ file: input.name, message: describe(cause) })
       })
       return Stream.fromReadableStream<ParquetWasm.RecordBatch, FormatError>(
@@ -297,12 +324,38 @@ const compressions = {
   none: ParquetWasm.Compression.UNCOMPRESSED
 } as const
 
-const writerProperties = (options: ParquetOptions): ParquetWasm.WriterProperties =>
-  new ParquetWasm.WriterPropertiesBuilder()
+const writerProperties = (options: ParquetOptions, columns: ReadonlyArray<Column>): ParquetWasm.WriterProperties => {
+  const builder = new ParquetWasm.WriterPropertiesBuilder()
     .setCompression(compressions[options.compression])
     .setMaxRowGroupSize(options.row_group_rows)
     .setCreatedBy("ferry")
-    .build()
+  const seconds = columns.filter((column) => hasSeconds(column.type)).map((column) => column.name)
+  return (
+    seconds.length === 0 ? builder : builder.setKeyValueMetadata(new Map([[SECONDS_KEY, JSON.stringify(seconds)]]))
+  ).build()
+}
+
+/** Rewrites timestamp(s) columns as milliseconds, the schema being written (see SecondTimestamps). */
+const makeSecondsStore = (columns: ReadonlyArray<Column>, schema: Arrow.Schema) => {
+  const indices = columns.flatMap((column, i) => (hasSeconds(column.type) ? [i] : []))
+  return (batch: Batch): Either.Either<Batch, FormatError> => {
+    if (indices.length === 0) return Either.right(batch)
+    const children = [...batch.data.children]
+    for (const i of indices) {
+      const column = columns[i]!
+      const stored = toMillis(children[i]!, column.type)
+      if (Either.isLeft(stored)) return Either.left(formatError({ column: column.name, message: stored.left }))
+      children[i] = stored.right
+    }
+    const data = Arrow.makeData({
+      type: new Arrow.Struct(schema.fields),
+      length: batch.numRows,
+      nullCount: 0,
+      children
+    })
+    return Either.right(new Arrow.RecordBatch(schema, data))
+  }
+}
 
 /**
  * Checks a batch against the columns being written. The writer drops a batch it cannot
@@ -364,8 +417,9 @@ const encode = <E>(
 ): Stream.Stream<Uint8Array, E | FormatError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const schema = toSchema(columns)
+      const schema = toSchema(columns.map((column) => ({ ...column, type: storedType(column.type) })))
       const check = makeBatchCheck(columns)
+      const store = makeSecondsStore(columns, schema)
       const pull = yield* Stream.toPull(batches)
       const runPromiseExit = Runtime.runPromiseExit(yield* Effect.runtime<never>())
       let upstreamFailure: Cause.Cause<E | FormatError> | undefined
@@ -376,8 +430,10 @@ const encode = <E>(
         sentAny = true
       }
       const trySend = (controller: ReadableStreamDefaultController<ParquetWasm.RecordBatch>, batch: Batch) => {
+        const stored = store(batch)
+        if (Either.isLeft(stored)) return stored.left
         try {
-          send(controller, batch)
+          send(controller, stored.right)
           return undefined
         } catch (cause) {
           return formatError({ message: `cannot pass a batch to the Parquet writer: ${describe(cause)}` })
@@ -417,7 +473,7 @@ const encode = <E>(
         { highWaterMark: 0 }
       )
       const output = yield* Effect.tryPromise({
-        try: () => ParquetWasm.transformParquetStream(input, writerProperties(options)),
+        try: () => ParquetWasm.transformParquetStream(input, writerProperties(options, columns)),
         catch: (cause) => formatError({ message: `cannot start the Parquet writer: ${describe(cause)}` })
       }).pipe(
         // The writer starts by reading the first batch, so a failed upstream shows here first.

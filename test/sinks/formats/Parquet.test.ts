@@ -299,6 +299,36 @@ describe("Parquet", () => {
     })
   )
 
+  it.effect("stores timestamp(s) as milliseconds other readers understand, and reads seconds back", () =>
+    Effect.gen(function* () {
+      const target = file("seconds.parquet")
+      const columns: ReadonlyArray<Column> = [
+        { name: "at", type: { kind: "timestamp", unit: "s", timeZone: "Europe/Paris" }, nullable: true },
+        {
+          name: "ats",
+          type: { kind: "list", element: { kind: "timestamp", unit: "s", timeZone: null } },
+          nullable: true
+        }
+      ]
+      const rows: ReadonlyArray<Row> = [
+        [-62_135_596_800n, [0n, null, 253_402_300_799n]],
+        [null, null],
+        [1_700_000_000n, []]
+      ]
+      yield* write(target, columns, Stream.make(batchOf(columns, rows).slice(0, 3)))
+      expect(yield* describeTypes(target)).toEqual({ at: "TIMESTAMP WITH TIME ZONE", ats: "TIMESTAMP[]" })
+      const seen = yield* query(`SELECT epoch("at")::BIGINT::VARCHAR AS "at", ats::VARCHAR AS ats FROM '${target}'`)
+      expect(seen[0]).toEqual({ at: "-62135596800", ats: "['1970-01-01 00:00:00', NULL, '9999-12-31 23:59:59']" })
+      const input = yield* localFileInput(target)
+      expect(yield* Parquet.inspect(input, snappy, new Map())).toEqual(columns)
+      expect(yield* read(input, columns)).toEqual(rows)
+
+      const tooFar = batchOf(columns, [[2n ** 62n, null]])
+      const error = yield* failure(write(file("seconds-overflow.parquet"), columns, Stream.make(tooFar)))
+      expect(error).toMatchObject({ _tag: "FormatError", column: "at" })
+    })
+  )
+
   it.effect("reads a file DuckDB wrote, exactly, and names a column whose type Ferry does not carry", () =>
     Effect.gen(function* () {
       const target = file("from-duckdb.parquet")
