@@ -44,7 +44,8 @@ export const DEFAULT_STATE = "sqlite:.ferry/state.db"
 
 export const StateLocation = Schema.String.pipe(
   Schema.filter((text) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(text), {
-    message: () => "sqlite:PATH or a postgres:// URL"
+    message: () => "sqlite:PATH or a postgres:// URL",
+    jsonSchema: {}
   })
 ).annotations({
   description:
@@ -109,7 +110,7 @@ const Clock = Schema.String.pipe(
 )
 
 const Cron = Schema.String.pipe(
-  Schema.filter((text) => checkCron(text) ?? true, { description: "a five-field cron expression" })
+  Schema.filter((text) => checkCron(text) ?? true, { description: "a five-field cron expression", jsonSchema: {} })
 )
 
 export const Schedule = Schema.Struct({
@@ -133,21 +134,24 @@ export const Schedule = Schema.Struct({
   )
 })
   .pipe(
-    Schema.filter((schedule) => {
-      if (schedule.every === undefined && schedule.cron === undefined) {
-        return "a schedule needs `every: hour | day` (with `at`) or `cron`"
-      }
-      if (schedule.every !== undefined && schedule.cron !== undefined) {
-        return { path: ["cron"], message: "give either `every` (with `at`) or `cron`, not both" }
-      }
-      if (schedule.cron !== undefined && schedule.at !== undefined) {
-        return { path: ["at"], message: "`at` goes with `every`; a cron expression carries its own time" }
-      }
-      if (schedule.every === "hour" && schedule.at !== undefined && !schedule.at.startsWith("00:")) {
-        return { path: ["at"], message: `with every: hour, at is the minutes past each hour, written "00:MM"` }
-      }
-      return true
-    })
+    Schema.filter(
+      (schedule) => {
+        if (schedule.every === undefined && schedule.cron === undefined) {
+          return "a schedule needs `every: hour | day` (with `at`) or `cron`"
+        }
+        if (schedule.every !== undefined && schedule.cron !== undefined) {
+          return { path: ["cron"], message: "give either `every` (with `at`) or `cron`, not both" }
+        }
+        if (schedule.cron !== undefined && schedule.at !== undefined) {
+          return { path: ["at"], message: "`at` goes with `every`; a cron expression carries its own time" }
+        }
+        if (schedule.every === "hour" && schedule.at !== undefined && !schedule.at.startsWith("00:")) {
+          return { path: ["at"], message: `with every: hour, at is the minutes past each hour, written "00:MM"` }
+        }
+        return true
+      },
+      { jsonSchema: {} }
+    )
   )
   .annotations({
     identifier: "Schedule",
@@ -270,7 +274,8 @@ const DateText = Schema.transformOrFail(
 export const Invitation = Schema.Struct({
   to: Schema.String.pipe(
     Schema.filter((text) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(text) || NAME_PATTERN.test(text), {
-      message: () => "an e-mail address or an account name"
+      message: () => "an e-mail address or an account name",
+      jsonSchema: {}
     })
   ).annotations({
     description: "Who is invited: an e-mail address or an account name.",
