@@ -6,10 +6,20 @@ import * as Schema from "effect/Schema"
 import type { SinkConnector } from "./Sink.js"
 import type { SourceConnector } from "./Source.js"
 
+/*
+ * A plugin lists connectors of any config types. Schema's type parameters are
+ * invariant, so no single type but `any` admits them all; the registry checks each
+ * connector's shape at load time and decodes configs with its own Schemas.
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type AnySourceConnector = SourceConnector<any, any, any>
+export type AnySinkConnector = SinkConnector<any, any>
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
 export interface Plugin {
   readonly name: string
-  readonly sources?: ReadonlyArray<SourceConnector<never, never, never>>
-  readonly sinks?: ReadonlyArray<SinkConnector<never, never>>
+  readonly sources?: ReadonlyArray<AnySourceConnector>
+  readonly sinks?: ReadonlyArray<AnySinkConnector>
 }
 
 const SnakeCase = Schema.String.pipe(

@@ -5,7 +5,7 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type { Plugin } from "./Plugin.js"
+import type { AnySinkConnector, AnySourceConnector, Plugin } from "./Plugin.js"
 import { PluginShape } from "./Plugin.js"
 import { PluginError } from "./Errors.js"
 import type { SinkConnector } from "./Sink.js"
@@ -25,9 +25,8 @@ export interface Registry {
   readonly types: ReadonlyMap<string, StoreType>
 }
 
-const widenSource = (connector: SourceConnector<never, never, never>): SourceConnector =>
-  connector as unknown as SourceConnector
-const widenSink = (connector: SinkConnector<never, never>): SinkConnector => connector as unknown as SinkConnector
+const widenSource = (connector: AnySourceConnector): SourceConnector => connector
+const widenSink = (connector: AnySinkConnector): SinkConnector => connector
 
 /** Checks a module's default export against the plugin schema. */
 export const validatePlugin = (origin: string, candidate: unknown): Either.Either<Plugin, PluginError> =>

@@ -6,6 +6,8 @@
  */
 import * as Arrow from "apache-arrow"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 export const EXTENSION_NAME_KEY = "ARROW:extension:name"
 export const JSON_EXTENSION = "arrow.json"
@@ -255,3 +257,26 @@ export const columnsOf = (schema: Arrow.Schema): Either.Either<ReadonlyArray<Col
       Either.map(fromField(field), (type): Column => ({ name: field.name, type, nullable: field.nullable }))
     )
   )
+
+const LogicalTypeFromSelf = Schema.declare(
+  (u: unknown): u is LogicalType => typeof u === "object" && u !== null && "kind" in u,
+  { identifier: "LogicalType" }
+)
+
+/** A type as a share config spells it (`decimal(12,2)`), decoded into its logical type. */
+export const LogicalTypeFromString = Schema.transformOrFail(
+  Schema.String.annotations({
+    description: "A Ferry type name.",
+    examples: [TYPE_NAME_EXAMPLES[0]!, ...TYPE_NAME_EXAMPLES.slice(1)]
+  }),
+  LogicalTypeFromSelf,
+  {
+    strict: true,
+    decode: (text, _, ast) =>
+      Either.match(parseTypeName(text), {
+        onLeft: (message) => ParseResult.fail(new ParseResult.Type(ast, text, message)),
+        onRight: ParseResult.succeed
+      }),
+    encode: (type) => ParseResult.succeed(typeName(type))
+  }
+)

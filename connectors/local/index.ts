@@ -1,0 +1,2 @@
+export * from "./LocalSource.js"
+export * from "./LocalStore.js"

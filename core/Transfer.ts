@@ -1,0 +1,195 @@
+/**
+ * The transfer core: one pipeline moves one dataset of one run from a source to a
+ * sink's writer. Streams are pulled, so a slow sink slows the source and memory stays
+ * bounded by a few batches. Committing is the caller's: a pipeline returns what it
+ * wrote and the watermark that becomes safe once the writer commits.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import type { Batch } from "./Batch.js"
+import type { CastError, FormatError, SinkError, SourceError } from "./Errors.js"
+import { SourceError as SourceErrorClass } from "./Errors.js"
+import type { FileWriter, TableWriter } from "./Sink.js"
+import type { FileAccess, FileEntry, FileRange, Page } from "./Source.js"
+import type { Column } from "./Types.js"
+import type { FileWatermark } from "./Watermark.js"
+
+/** Counters of a pipeline, reported as it goes. */
+export interface Progress {
+  readonly rows: number
+  readonly bytes: number
+  readonly files: number
+}
+
+export type ProgressReporter = (progress: Progress) => Effect.Effect<void>
+
+export interface Transferred<W> extends Progress {
+  /** The watermark of the last page, or `None` when no page carried one. */
+  readonly watermark: Option.Option<W>
+}
+
+/** A per-batch transformation (casts), applied after the source honoured the plan. */
+export type BatchTransform = (batch: Batch) => Either.Either<Batch, CastError>
+
+const batchBytes = (batch: Batch): number => {
+  let bytes = 0
+  for (const child of batch.data.children) bytes += child.byteLength
+  return bytes
+}
+
+/**
+ * The batches of a source's pages, transformed, while the last page's watermark and
+ * the counters are kept for the caller.
+ */
+const follow = <W, E>(
+  pages: Stream.Stream<Page<W>, E>,
+  transform: BatchTransform,
+  counters: { rows: number; bytes: number; watermark: Option.Option<W> }
+): Stream.Stream<Batch, E | CastError> =>
+  pages.pipe(
+    Stream.mapEffect((page) => {
+      if (Option.isSome(page.watermark)) counters.watermark = page.watermark
+      return Either.match(transform(page.batch), {
+        onLeft: (error) => Effect.fail(error),
+        onRight: (batch) => {
+          counters.rows += batch.numRows
+          return Effect.succeed(batch)
+        }
+      })
+    }),
+    Stream.filter((batch) => batch.numRows > 0)
+  )
+
+/** Pages into a table sink's writer. */
+export const transferToTable = <W, E>(options: {
+  readonly pages: Stream.Stream<Page<W>, E>
+  readonly transform: BatchTransform
+  readonly writer: TableWriter
+  readonly report: ProgressReporter
+}): Effect.Effect<Transferred<W>, E | CastError | SinkError> =>
+  Effect.gen(function* () {
+    const counters = { rows: 0, bytes: 0, watermark: Option.none<W>() }
+    yield* follow(options.pages, options.transform, counters).pipe(
+      Stream.runForEach((batch) =>
+        options.writer.write(batch).pipe(
+          Effect.zipRight(
+            Effect.suspend(() => {
+              counters.bytes += batchBytes(batch)
+              return options.report({ rows: counters.rows, bytes: counters.bytes, files: 0 })
+            })
+          )
+        )
+      )
+    )
+    return { rows: counters.rows, bytes: counters.bytes, files: 0, watermark: counters.watermark }
+  })
+
+/** The format a table is encoded with when it lands in a file store. */
+export type Encoder = <E>(
+  columns: ReadonlyArray<Column>,
+  batches: Stream.Stream<Batch, E>
+) => Stream.Stream<Uint8Array, E | FormatError>
+
+/**
+ * Pages into one file of a file sink, encoded on the way. `writeEmpty` decides whether
+ * a run without rows still writes a file (a full snapshot does, so the target keeps
+ * the columns; an incremental run with nothing new does not).
+ */
+export const transferToFile = <W, E>(options: {
+  readonly pages: Stream.Stream<Page<W>, E>
+  readonly transform: BatchTransform
+  readonly columns: ReadonlyArray<Column>
+  readonly encode: Encoder
+  readonly writer: FileWriter
+  readonly path: string
+  readonly writeEmpty: boolean
+  readonly report: ProgressReporter
+}): Effect.Effect<Transferred<W>, E | CastError | FormatError | SinkError> =>
+  Effect.gen(function* () {
+    const counters = { rows: 0, bytes: 0, watermark: Option.none<W>() }
+    return yield* Effect.scoped(
+      Effect.gen(function* () {
+        // Peek at the first batch so that an empty incremental run writes no file at all.
+        const [first, rest] = yield* Stream.peel(follow(options.pages, options.transform, counters), Sink.head<Batch>())
+        if (Option.isNone(first) && !options.writeEmpty) {
+          return { rows: 0, bytes: 0, files: 0, watermark: counters.watermark }
+        }
+        const batches = Option.match(first, {
+          onNone: () => rest,
+          onSome: (batch) => Stream.concat(Stream.make(batch), rest)
+        })
+        const content = options.encode(options.columns, batches).pipe(
+          Stream.tap((chunk) =>
+            Effect.suspend(() => {
+              counters.bytes += chunk.byteLength
+              return options.report({ rows: counters.rows, bytes: counters.bytes, files: 0 })
+            })
+          )
+        )
+        yield* options.writer.write({ path: options.path }, content)
+        return { rows: counters.rows, bytes: counters.bytes, files: 1, watermark: counters.watermark }
+      })
+    )
+  })
+
+/** Attempts per file before a file that keeps changing while it is copied fails the run. */
+const COPY_ATTEMPTS = 3
+
+const fileWatermark = (file: FileEntry): FileWatermark => ({
+  last_modified: new Date(file.lastModified).toISOString(),
+  path: file.path
+})
+
+/**
+ * Copies the files of a file dataset byte for byte. A file whose etag changes while it
+ * is read is copied again, up to three times; a copy that keeps changing fails the run
+ * rather than deliver a half-changed file.
+ */
+export const copyFiles = <D>(options: {
+  readonly access: FileAccess<D>
+  readonly dataset: D
+  readonly range: FileRange
+  readonly writer: FileWriter
+  readonly report: ProgressReporter
+  readonly store: string
+}): Effect.Effect<Transferred<FileWatermark>, SourceError | SinkError> =>
+  Effect.gen(function* () {
+    const counters = { rows: 0, bytes: 0, files: 0, watermark: Option.none<FileWatermark>() }
+    const copyOnce = (file: FileEntry, attempt: number): Effect.Effect<number, SourceError | SinkError> =>
+      Effect.gen(function* () {
+        const written = yield* options.writer.write(
+          { path: file.path, lastModified: file.lastModified },
+          options.access.read(options.dataset, file)
+        )
+        const after = yield* options.access.stat(options.dataset, file.path)
+        if (after.etag === file.etag && written.bytes === after.size) return written.bytes
+        if (attempt >= COPY_ATTEMPTS) {
+          return yield* new SourceErrorClass({
+            store: options.store,
+            file: file.path,
+            message: `${file.path} kept changing while it was copied (${COPY_ATTEMPTS} attempts); try again when it is stable`
+          })
+        }
+        return yield* copyOnce(after, attempt + 1)
+      })
+    yield* options.access.list(options.dataset, options.range).pipe(
+      Stream.runForEach((file) =>
+        copyOnce(file, 1).pipe(
+          Effect.flatMap((bytes) =>
+            Effect.suspend(() => {
+              counters.files += 1
+              counters.bytes += bytes
+              // The listed entry, not a re-read one: a watermark past the run's upper
+              // bound would skip files modified in between.
+              counters.watermark = Option.some(fileWatermark(file))
+              return options.report(counters)
+            })
+          )
+        )
+      )
+    )
+    return counters
+  })

@@ -1,0 +1,12 @@
+/** The connectors that ship with Ferry, declared as a plugin like any other. */
+import { localSource } from "../connectors/local/LocalSource.js"
+import type { Plugin } from "../core/Plugin.js"
+import { localSink } from "../sinks/local/LocalSink.js"
+
+export const builtins: ReadonlyArray<Plugin> = [
+  {
+    name: "ferry (built-in)",
+    sources: [localSource],
+    sinks: [localSink]
+  }
+]

@@ -1,0 +1,148 @@
+/**
+ * The `ferry` command line. Exit codes: 0 success, 1 a run failed, 2 a bad config or
+ * bad usage, 130 interrupted.
+ */
+import { Args, Command, Options, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { formatConfigError } from "../../config/ConfigError.js"
+import type { FerryConfig } from "../../config/FerryConfig.js"
+import { configJsonSchema } from "../../config/JsonSchema.js"
+import { loadConfig } from "../../config/LoadConfig.js"
+import { buildRegistry } from "../../config/Plugins.js"
+import { builtins } from "../Builtins.js"
+import * as Progress from "../Progress.js"
+import { runSnapshots } from "../Run.js"
+import * as StateStore from "../state/StateStore.js"
+import { StateError } from "../state/StateError.js"
+import { describeRegistry } from "./PluginDocs.js"
+
+export const EXIT_OK = 0
+export const EXIT_RUN_FAILED = 1
+export const EXIT_USAGE = 2
+export const EXIT_INTERRUPTED = 130
+
+/** Set by the command that ran; read when the program ends. */
+let exitCode = EXIT_OK
+
+const printError = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n`))
+const print = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
+
+const load = (file: string) =>
+  loadConfig(file, { builtins }).pipe(
+    Effect.tapError((error) => printError(formatConfigError(error))),
+    Effect.tapError(() => Effect.sync(() => (exitCode = EXIT_USAGE)))
+  )
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+
+const summary = (config: FerryConfig): string => {
+  const datasets = config.shares.reduce((total, share) => total + share.datasets.length, 0)
+  return [
+    plural(config.stores.size, "store"),
+    `${plural(config.shares.length, "share")} with ${plural(datasets, "dataset")}`,
+    plural(config.subscriptions.length, "subscription")
+  ].join(", ")
+}
+
+const configFile = Args.text({ name: "FILE" }).pipe(Args.withDescription("A share config (YAML)."))
+
+const validate = Command.make("validate", { file: configFile }, ({ file }) =>
+  Effect.flatMap(load(file), (config) => print(`${file} is valid: ${summary(config)}.`))
+).pipe(Command.withDescription("Checks a share config and reports every problem, with file:line:column."))
+
+const stateLayer = (config: FerryConfig) =>
+  config.state.kind === "sqlite"
+    ? StateStore.layerSqlite({ filename: config.state.file })
+    : Layer.fail(new StateError({ message: "The PostgreSQL state store is not available yet; use sqlite:PATH" }))
+
+const run = Command.make(
+  "run",
+  {
+    file: configFile,
+    share: Options.text("share").pipe(
+      Options.optional,
+      Options.withDescription("Only the subscriptions to this share (account/name or name).")
+    ),
+    subscription: Options.text("subscription").pipe(
+      Options.optional,
+      Options.withDescription("Only this subscription.")
+    ),
+    full: Options.boolean("full").pipe(
+      Options.withDescription("Full snapshots, even where an incremental one could continue from the last run.")
+    )
+  },
+  ({ file, full, share, subscription }) =>
+    Effect.gen(function* () {
+      const config = yield* load(file)
+      const results = yield* runSnapshots(config, {
+        full,
+        ...Option.match(share, { onNone: () => ({}), onSome: (value) => ({ share: value }) }),
+        ...Option.match(subscription, { onNone: () => ({}), onSome: (value) => ({ subscription: value }) })
+      }).pipe(
+        Effect.tapErrorTag("RunSelectionError", (error) =>
+          Effect.zipRight(
+            printError(`ferry run: ${error.message}`),
+            Effect.sync(() => (exitCode = EXIT_USAGE))
+          )
+        ),
+        Effect.provide(Layer.merge(stateLayer(config), Progress.layer)),
+        Effect.tapErrorTag("StateError", (error) =>
+          Effect.zipRight(
+            printError(`state store: ${error.message}`),
+            Effect.sync(() => (exitCode = EXIT_RUN_FAILED))
+          )
+        )
+      )
+      for (const result of results) {
+        yield* print(`run ${result.runId} of ${result.subscription}: ${result.status}`)
+      }
+      exitCode = results.every((result) => result.status === "succeeded") ? EXIT_OK : EXIT_RUN_FAILED
+    })
+).pipe(Command.withDescription("Runs the snapshots of a share config once, then exits."))
+
+const pluginsOf = (file: Option.Option<string>) =>
+  Option.match(file, {
+    onNone: () => Effect.succeed(buildRegistry(builtins, []).registry),
+    onSome: (path) => Effect.map(load(path), (config) => config.registry)
+  })
+
+const plugins = Command.make("plugins", { file: configFile.pipe(Args.optional) }, ({ file }) =>
+  Effect.flatMap(pluginsOf(file), (registry) => print(describeRegistry(registry)))
+).pipe(Command.withDescription("Lists every store type with its settings; with FILE, the plugins it names too."))
+
+const schema = Command.make("schema", { file: configFile.pipe(Args.optional) }, ({ file }) =>
+  Effect.flatMap(pluginsOf(file), (registry) => print(JSON.stringify(configJsonSchema(registry), null, 2)))
+).pipe(Command.withDescription("Prints the JSON Schema of share configs, for editor completion."))
+
+const ferry = Command.make("ferry").pipe(
+  Command.withDescription("Ferry: share datasets from your own stores with other organisations."),
+  Command.withSubcommands([validate, run, plugins, schema])
+)
+
+const cli = Command.run(ferry, { name: "ferry", version: "0.1.0" })
+
+const program = Effect.suspend(() => cli(process.argv)).pipe(
+  Effect.catchAll((error) => {
+    if (ValidationError.isValidationError(error)) {
+      exitCode = EXIT_USAGE
+      return Effect.void
+    }
+    if (exitCode === EXIT_OK) exitCode = EXIT_RUN_FAILED
+    const tagged = error as { readonly _tag?: string; readonly message?: string }
+    // Config errors were printed where they arose; anything else is printed here.
+    return tagged._tag === "ConfigError" || tagged._tag === "RunSelectionError" || tagged._tag === "StateError"
+      ? Effect.void
+      : printError(`ferry: ${tagged.message ?? String(error)}`)
+  }),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) =>
+    onExit(Exit.isSuccess(exit) ? exitCode : Exit.isInterrupted(exit) ? EXIT_INTERRUPTED : EXIT_RUN_FAILED)
+})
