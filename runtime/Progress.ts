@@ -45,12 +45,14 @@ const formatRate = (progress: Progress, seconds: number): string =>
     ? ""
     : progress.rows > 0
       ? `${formatCount(Math.round(progress.rows / seconds))} rows/s`
-      : `${formatBytes(progress.bytes / seconds)}/s`
+      : `${formatBytes(Math.round(progress.bytes / seconds))}/s`
+
+const plural = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? "" : "s"}`
 
 const describe = (progress: Progress): string =>
   [
-    progress.rows > 0 || progress.files === 0 ? `${formatCount(progress.rows)} rows` : undefined,
-    progress.files > 0 ? `${formatCount(progress.files)} files` : undefined,
+    progress.rows > 0 || progress.files === 0 ? plural(progress.rows, "row") : undefined,
+    progress.files > 0 ? plural(progress.files, "file") : undefined,
     formatBytes(progress.bytes)
   ]
     .filter((part) => part !== undefined)
@@ -61,6 +63,7 @@ export const summaryLine = (label: string, outcome: DatasetOutcome): string => {
   const mark = outcome.status === "succeeded" ? "ok" : outcome.status === "canceled" ? "canceled" : "FAILED"
   const head = `${mark.padEnd(6)} ${label} (${outcome.mode})`
   if (outcome.status !== "succeeded") return `${head}: ${outcome.message ?? "no reason given"}`
+  if (outcome.rows === 0 && outcome.files === 0 && outcome.message !== undefined) return `${head}: ${outcome.message}`
   const rate = formatRate(outcome, outcome.seconds)
   return `${head}: ${describe(outcome)} in ${outcome.seconds.toFixed(1)} s${rate === "" ? "" : ` (${rate})`}${
     outcome.message === undefined ? "" : `; ${outcome.message}`

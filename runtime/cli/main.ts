@@ -4,9 +4,12 @@
  */
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { formatConfigError } from "../../config/ConfigError.js"
 import type { FerryConfig } from "../../config/FerryConfig.js"
@@ -123,6 +126,19 @@ const ferry = Command.make("ferry").pipe(
   Command.withSubcommands([validate, run, plugins, schema])
 )
 
+/**
+ * Log lines go to stderr as logfmt, so that stdout carries only what a command prints;
+ * FERRY_LOG_LEVEL (debug, info, warning, error) chooses how much, warnings by default.
+ */
+const logging = Layer.merge(
+  Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+  Logger.minimumLogLevel(
+    LogLevel.allLevels.find(
+      (level) => level.label.toLowerCase() === (process.env.FERRY_LOG_LEVEL ?? "warning").toLowerCase()
+    ) ?? LogLevel.Warning
+  )
+)
+
 const cli = Command.run(ferry, { name: "ferry", version: "0.1.0" })
 
 const program = Effect.suspend(() => cli(process.argv)).pipe(
@@ -138,11 +154,19 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
       ? Effect.void
       : printError(`ferry: ${tagged.message ?? String(error)}`)
   }),
-  Effect.provide(NodeContext.layer)
+  Effect.catchAllDefect((defect) =>
+    Effect.sync(() => {
+      exitCode = EXIT_RUN_FAILED
+      process.stderr.write(
+        `ferry: internal error: ${defect instanceof Error ? (defect.stack ?? defect.message) : String(defect)}\n`
+      )
+    })
+  ),
+  Effect.provide(Layer.merge(NodeContext.layer, logging))
 )
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) =>
-    onExit(Exit.isSuccess(exit) ? exitCode : Exit.isInterrupted(exit) ? EXIT_INTERRUPTED : EXIT_RUN_FAILED)
+    onExit(Exit.isSuccess(exit) ? exitCode : Cause.isInterruptedOnly(exit.cause) ? EXIT_INTERRUPTED : EXIT_RUN_FAILED)
 })

@@ -442,16 +442,21 @@ const encode = <E>(
       const input = new ReadableStream<ParquetWasm.RecordBatch>(
         {
           pull: async (controller) => {
-            const exit = await runPromiseExit(pull)
-            if (Exit.isSuccess(exit)) {
+            let exit = await runPromiseExit(pull)
+            // A pull that enqueues nothing is never called again (the stream waits for
+            // a chunk), so keep pulling past empty chunks and empty batches.
+            while (Exit.isSuccess(exit)) {
+              let sent = false
               for (const batch of exit.value) {
                 const mismatch = check(batch) ?? (batch.numRows > 0 ? trySend(controller, batch) : undefined)
                 if (mismatch !== undefined) {
                   upstreamFailure = Cause.fail(mismatch)
                   return controller.error(mismatch)
                 }
+                sent ||= batch.numRows > 0
               }
-              return
+              if (sent) return
+              exit = await runPromiseExit(pull)
             }
             const failure = Cause.failureOrCause(exit.cause)
             if (Either.isLeft(failure)) {
