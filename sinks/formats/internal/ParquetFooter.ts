@@ -98,6 +98,9 @@ export const readAnnotations = (tail: Uint8Array): ReadonlyMap<string, Annotatio
   return annotations
 }
 
+const needsAnnotation = (type: LogicalType): boolean =>
+  type.kind === "json" || type.kind === "uuid" || (type.kind === "list" && needsAnnotation(type.element))
+
 const annotate = (node: SchemaNode, type: LogicalType): boolean => {
   if (type.kind === "list") {
     const element = listElement(node)
@@ -120,7 +123,7 @@ export const annotateFooter = (
   tail: Uint8Array,
   columns: ReadonlyArray<{ readonly name: string; readonly type: LogicalType }>
 ): Uint8Array => {
-  const range = footerRange(tail)
+  const range = columns.some((column) => needsAnnotation(column.type)) ? footerRange(tail) : undefined
   if (range === undefined) return tail
   const metadata = decodeStruct(tail.subarray(range.start, range.end))
   const nodes = new Map(schemaTree(metadata).map((node) => [node.name, node]))
