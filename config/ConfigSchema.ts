@@ -43,7 +43,7 @@ const ColumnName = Schema.String.pipe(Schema.minLength(1, { message: () => "a co
 export const DEFAULT_STATE = "sqlite:.ferry/state.db"
 
 export const StateLocation = Schema.String.pipe(
-  Schema.filter((text) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(text), {
+  Schema.filter((text) => /^(sqlite:(?!\/\/).+|postgres(ql)?:\/\/.+)$/.test(text), {
     message: () => "sqlite:PATH or a postgres:// URL",
     jsonSchema: {}
   })

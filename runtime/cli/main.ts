@@ -20,7 +20,6 @@ import { builtins } from "../Builtins.js"
 import * as Progress from "../Progress.js"
 import { runSnapshots } from "../Run.js"
 import * as StateStore from "../state/StateStore.js"
-import { StateError } from "../state/StateError.js"
 import { describeRegistry } from "./PluginDocs.js"
 
 export const EXIT_OK = 0
@@ -57,11 +56,6 @@ const validate = Command.make("validate", { file: configFile }, ({ file }) =>
   Effect.flatMap(load(file), (config) => print(`${file} is valid: ${summary(config)}.`))
 ).pipe(Command.withDescription("Checks a share config and reports every problem, with file:line:column."))
 
-const stateLayer = (config: FerryConfig) =>
-  config.state.kind === "sqlite"
-    ? StateStore.layerSqlite({ filename: config.state.file })
-    : Layer.fail(new StateError({ message: "The PostgreSQL state store is not available yet; use sqlite:PATH" }))
-
 const run = Command.make(
   "run",
   {
@@ -92,7 +86,7 @@ const run = Command.make(
             Effect.sync(() => (exitCode = EXIT_USAGE))
           )
         ),
-        Effect.provide(Layer.merge(stateLayer(config), Progress.layer)),
+        Effect.provide(Layer.merge(StateStore.layerFor(config.state), Progress.layer)),
         Effect.tapErrorTag("StateError", (error) =>
           Effect.zipRight(
             printError(`state store: ${error.message}`),

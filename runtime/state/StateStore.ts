@@ -9,12 +9,11 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import * as path from "node:path"
 import * as Sqlite from "./internal/Sqlite.js"
 import * as SqlStore from "./internal/SqlStore.js"
+import type { StateLocation } from "../../config/FerryConfig.js"
 import { StateError } from "./StateError.js"
 
 export type RunMode = "full" | "incremental"
@@ -168,46 +167,14 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<StateStore, Sta
 /** A fresh in-memory store per build, for the tests of other modules. */
 export const layerMemory: Layer.Layer<StateStore> = Layer.orDie(layerSqlite({ filename: ":memory:" }))
 
-/** Where a config's `state:` value puts the store. */
-export type StateLocation = { readonly _tag: "Sqlite"; readonly filename: string }
-
 /**
- * Parses a config's `state:` value: `sqlite:PATH`, with a relative PATH resolved against
- * `baseDir` (the config file's folder), or `postgres://…`. Messages never repeat a URL,
- * which may carry a password.
+ * The store a config's `state:` names. The config has already checked the value's
+ * shape; the PostgreSQL store is not available yet, and saying so never repeats the
+ * URL, which may carry a password.
  */
-export const parseStateUrl = (url: string, baseDir: string): Either.Either<StateLocation, StateError> => {
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase()
-  if (scheme === "sqlite") {
-    const file = url.slice("sqlite:".length)
-    if (file === "" || file.startsWith("//")) {
-      return Either.left(
-        new StateError({
-          message:
-            "A SQLite state store is written sqlite:PATH, such as sqlite:.ferry/state.db or sqlite:/var/lib/ferry/state.db"
-        })
+export const layerFor = (location: StateLocation): Layer.Layer<StateStore, StateError> =>
+  location.kind === "sqlite"
+    ? layerSqlite({ filename: location.file })
+    : Layer.fail(
+        new StateError({ message: "The PostgreSQL state store is not available yet; use sqlite:PATH for now" })
       )
-    }
-    return Either.right({ _tag: "Sqlite", filename: file === ":memory:" ? file : path.resolve(baseDir, file) })
-  }
-  if (scheme === "postgres" || scheme === "postgresql") {
-    return Either.left(
-      new StateError({ message: "The PostgreSQL state store is not available yet; use sqlite:PATH for now" })
-    )
-  }
-  return Either.left(
-    new StateError({
-      message:
-        scheme === undefined
-          ? "The state store is a URL: sqlite:PATH or postgres://…"
-          : `The state store URL scheme "${scheme}:" is not supported; expected sqlite:PATH or postgres://…`
-    })
-  )
-}
-
-/** The store named by a config's `state:` value (see `parseStateUrl`). */
-export const layerFromUrl = (url: string, baseDir: string): Layer.Layer<StateStore, StateError> =>
-  Either.match(parseStateUrl(url, baseDir), {
-    onLeft: (error) => Layer.fail(error),
-    onRight: (location) => layerSqlite({ filename: location.filename })
-  })
