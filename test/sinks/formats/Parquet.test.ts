@@ -14,7 +14,7 @@ import type { Batch } from "../../../core/Batch.js"
 import { BatchBuilder, batchReaders } from "../../../core/Batch.js"
 import { FormatError, SourceError } from "../../../core/Errors.js"
 import type { Column } from "../../../core/Types.js"
-import { EXTENSION_NAME_KEY, JSON_EXTENSION, UUID_EXTENSION } from "../../../core/Types.js"
+import { EXTENSION_NAME_KEY, JSON_EXTENSION, typeName, UUID_EXTENSION } from "../../../core/Types.js"
 import type { Value } from "../../../core/Values.js"
 import type { FileInput } from "../../../sinks/formats/Format.js"
 import { localFileInput } from "../../../sinks/formats/LocalFileInput.js"
@@ -398,20 +398,25 @@ describe("Parquet", () => {
         category: Arrow.vectorFromArray(
           ["red", "blue", null],
           new Arrow.Dictionary(new Arrow.Utf8(), new Arrow.Int32())
+        ),
+        tags: Arrow.vectorFromArray(
+          [["x", null], null, []],
+          new Arrow.List(new Arrow.Field("item", new Arrow.LargeUtf8(), true))
         )
       })
       const wasmTable = ParquetWasm.Table.fromIPCStream(Arrow.tableToIPC(table, "stream"))
       fs.writeFileSync(target, ParquetWasm.writeParquet(wasmTable))
       const input = yield* localFileInput(target)
       const columns = yield* Parquet.inspect(input, snappy, new Map())
-      expect(columns.map((column) => [column.name, column.type.kind])).toEqual([
+      expect(columns.map((column) => [column.name, typeName(column.type)])).toEqual([
         ["large", "utf8"],
-        ["category", "utf8"]
+        ["category", "utf8"],
+        ["tags", "list<utf8>"]
       ])
       expect(yield* read(input, columns)).toEqual([
-        ["ä", "red"],
-        [null, "blue"],
-        ["long text", null]
+        ["ä", "red", ["x", null]],
+        [null, "blue", null],
+        ["long text", null, []]
       ])
     })
   )
@@ -486,6 +491,20 @@ describe("Parquet", () => {
       expect(yield* Parquet.inspect(input, snappy, new Map())).toEqual(allTypes)
       expect(yield* read(input, allTypes)).toEqual([])
       expect(yield* describeTypes(target)).toMatchObject({ dec38: "DECIMAL(38,10)" })
+    })
+  )
+
+  it.effect("keeps pulling past empty chunks and batches without rows", () =>
+    Effect.gen(function* () {
+      const target = file("sparse.parquet")
+      const batches = Stream.fromChunks(
+        Chunk.empty<Batch>(),
+        Chunk.of(batchOf(allTypes, [])),
+        Chunk.empty<Batch>(),
+        Chunk.of(batchOf(allTypes, extremes))
+      )
+      yield* write(target, allTypes, batches)
+      expect(yield* read(yield* localFileInput(target), allTypes)).toEqual(extremes)
     })
   )
 
