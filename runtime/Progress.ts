@@ -40,8 +40,9 @@ export const formatBytes = (bytes: number): string => {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`
 }
 
+/** Rates over less than a second say more about start-up than about throughput. */
 const formatRate = (progress: Progress, seconds: number): string =>
-  seconds <= 0
+  seconds < 1
     ? ""
     : progress.rows > 0
       ? `${formatCount(Math.round(progress.rows / seconds))} rows/s`

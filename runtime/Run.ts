@@ -213,7 +213,7 @@ export const runSnapshots = (
             startedAt: new Date()
           })
           .pipe(Effect.orDie)
-        yield* display.note(`run ${run.runId}: ${shareName(run.share)} -> ${run.subscription.name} (${runMode})`)
+        yield* display.note(`run ${run.runId}: ${shareName(run.share)} -> ${run.subscription.name}`)
       }
 
       const transfer = transferDataset({ config, state, openSource, openSink })
