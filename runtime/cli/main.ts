@@ -121,16 +121,12 @@ const ferry = Command.make("ferry").pipe(
 )
 
 /**
- * Log lines go to stderr as logfmt, so that stdout carries only what a command prints;
- * FERRY_LOG_LEVEL (debug, info, warning, error) chooses how much, warnings by default.
+ * Log lines go to stderr as logfmt, so that stdout carries only what a command prints.
+ * Warnings and errors by default; the built-in `--log-level` option asks for more.
  */
 const logging = Layer.merge(
   Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
-  Logger.minimumLogLevel(
-    LogLevel.allLevels.find(
-      (level) => level.label.toLowerCase() === (process.env.FERRY_LOG_LEVEL ?? "warning").toLowerCase()
-    ) ?? LogLevel.Warning
-  )
+  Logger.minimumLogLevel(LogLevel.Warning)
 )
 
 const cli = Command.run(ferry, { name: "ferry", version: "0.1.0" })
@@ -161,6 +157,7 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
+  disablePrettyLogger: true,
   teardown: (exit, onExit) =>
     onExit(Exit.isSuccess(exit) ? exitCode : Cause.isInterruptedOnly(exit.cause) ? EXIT_INTERRUPTED : EXIT_RUN_FAILED)
 })
