@@ -119,7 +119,8 @@ const formatSecondOfDay = (second: number): string => {
   return `${h < 10 ? "0" : ""}${h}:${m < 10 ? "0" : ""}${m}:${s < 10 ? "0" : ""}${s}`
 }
 
-export const formatTime = (micros: bigint): string => {
+/** `micros` may be a safe-integer number, which spares readers of Arrow buffers a bigint. */
+export const formatTime = (micros: bigint | number): string => {
   const value = Number(micros)
   const second = Math.floor(value / 1_000_000)
   return formatSecondOfDay(second) + formatFraction(value - second * 1_000_000, 6)
@@ -135,9 +136,12 @@ const MAX_SAFE_VALUE = MAX_SAFE_SECONDS
 const unitsPerSecondNumber: Record<TimeUnitName, number> = { s: 1, ms: 1_000, us: 1_000_000, ns: 1_000_000_000 }
 const floorDiv = (a: bigint, b: bigint): bigint => (a >= 0n ? a / b : -((-a + b - 1n) / b))
 
-/** Formats a timestamp in `unit` as ISO 8601; zoned timestamps are written in UTC with a `Z`. */
-export const formatTimestamp = (value: bigint, unit: TimeUnitName, zoned: boolean): string => {
-  if (value >= -MAX_SAFE_VALUE && value <= MAX_SAFE_VALUE) {
+/**
+ * Formats a timestamp in `unit` as ISO 8601; zoned timestamps are written in UTC with a `Z`.
+ * `value` may be a safe-integer number, which spares readers of Arrow buffers a bigint.
+ */
+export const formatTimestamp = (value: bigint | number, unit: TimeUnitName, zoned: boolean): string => {
+  if (typeof value === "number" || (value >= -MAX_SAFE_VALUE && value <= MAX_SAFE_VALUE)) {
     // Doubles hold the value exactly; the division may round, and the remainder corrects it.
     const v = Number(value)
     const perSecondNumber = unitsPerSecondNumber[unit]

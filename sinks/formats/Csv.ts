@@ -10,15 +10,16 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
-import type { Batch, ColumnReader } from "../../core/Batch.js"
-import { BatchBuilder, batchReaders } from "../../core/Batch.js"
+import type { Batch } from "../../core/Batch.js"
+import { BatchBuilder } from "../../core/Batch.js"
 import type { SourceError } from "../../core/Errors.js"
 import { FormatError } from "../../core/Errors.js"
 import type { Column, LogicalType } from "../../core/Types.js"
-import { formatText } from "../../core/Values.js"
 import type { FileInput, TableFormat } from "./Format.js"
 import type { CsvSyntaxError } from "./internal/CsvRecords.js"
 import { CsvRecordReader } from "./internal/CsvRecords.js"
+import { textReader } from "./internal/TextColumns.js"
+import { Utf8Chunks } from "./internal/Utf8Chunks.js"
 import { ColumnSniffer } from "./internal/TextInference.js"
 import { CsvOptions } from "./Options.js"
 
@@ -271,9 +272,6 @@ const decode = (input: FileInput, columns: ReadonlyArray<Column>, options: CsvOp
 
 // ---- encode ------------------------------------------------------------------------
 
-/** Text of encoded rows is flushed into byte chunks of about this many characters. */
-const CHUNK_CHARACTERS = 1 << 20
-
 const escapeForClass = (character: string): string => character.replace(/[\\\]^-]/g, "\\$&")
 
 /** Types whose text is made of digits, letters, `.`, `+`, `-`, `:` and spaces. */
@@ -301,6 +299,7 @@ class Encoder {
   private readonly delimiter: string
   /** Per column: whether its values can contain a character that forces quotes. */
   private readonly checkText: ReadonlyArray<boolean>
+  private readonly out = new Utf8Chunks()
 
   constructor(
     private readonly columns: ReadonlyArray<Column>,
@@ -324,43 +323,36 @@ class Encoder {
     return text
   }
 
-  header(): string {
-    return this.columns.map((column) => this.field(column.name, true)).join(this.delimiter) + "\n"
+  header(): Uint8Array {
+    return new TextEncoder().encode(
+      this.columns.map((column) => this.field(column.name, true)).join(this.delimiter) + "\n"
+    )
   }
 
-  /** The rows of a batch as text chunks of about `CHUNK_CHARACTERS` each. */
-  rows(batch: Batch): Array<string> {
-    const readers: ReadonlyArray<ColumnReader> = batchReaders(this.columns, batch)
-    const types = this.columns.map((column) => column.type)
+  /** The rows of a batch as UTF-8 chunks. */
+  rows(batch: Batch): Array<Uint8Array> {
+    const readers = this.columns.map((column, c) => textReader(column.type, batch.data.children[c]!))
+    const { out, checkText, nullMarker } = this
     const width = readers.length
-    const chunks: Array<string> = []
-    let text = ""
     for (let row = 0; row < batch.numRows; row++) {
       for (let c = 0; c < width; c++) {
-        if (c > 0) text += this.delimiter
+        if (c > 0) out.text(this.delimiter)
         const value = readers[c]!(row)
-        text += value === null ? this.nullMarker : this.field(formatText(types[c]!, value), this.checkText[c]!)
+        out.text(value === null ? nullMarker : this.field(value, checkText[c]!))
       }
-      text += "\n"
-      if (text.length >= CHUNK_CHARACTERS) {
-        chunks.push(text)
-        text = ""
-      }
+      out.ascii(LINE_FEED)
     }
-    if (text.length > 0) chunks.push(text)
-    return chunks
+    return out.take()
   }
 }
 
-const utf8 = new TextEncoder()
+const LINE_FEED = 10
 
 const encode = <E>(columns: ReadonlyArray<Column>, batches: Stream.Stream<Batch, E>, options: CsvOptions) =>
   Stream.suspend(() => {
     const encoder = new Encoder(columns, options)
     const rows = batches.pipe(Stream.mapConcat((batch) => encoder.rows(batch)))
-    return (options.header ? Stream.concat(Stream.succeed(encoder.header()), rows) : rows).pipe(
-      Stream.map((text) => utf8.encode(text))
-    )
+    return options.header ? Stream.concat(Stream.succeed(encoder.header()), rows) : rows
   }) as Stream.Stream<Uint8Array, E | FormatError>
 
 export const Csv: TableFormat<CsvOptions> = {

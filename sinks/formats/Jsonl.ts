@@ -7,17 +7,20 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
-import type { Batch, ColumnBuilder, ColumnReader } from "../../core/Batch.js"
-import { BatchBuilder, batchReaders } from "../../core/Batch.js"
+import type * as Arrow from "apache-arrow"
+import type { Batch, ColumnBuilder } from "../../core/Batch.js"
+import { BatchBuilder, makeColumnReader } from "../../core/Batch.js"
 import type { SourceError } from "../../core/Errors.js"
 import { FormatError } from "../../core/Errors.js"
 import type { Column, LogicalType } from "../../core/Types.js"
 import { MAX_DECIMAL_PRECISION } from "../../core/Types.js"
 import type { Value } from "../../core/Values.js"
-import { formatDecimal, formatText, parseText } from "../../core/Values.js"
+import { formatText, parseText } from "../../core/Values.js"
 import type { FileInput, TableFormat } from "./Format.js"
 import type { JsonKind } from "./internal/JsonScanner.js"
 import { Cursor, FALSE, isFractional, NESTED, NULL, NUMBER, STRING, TRUE } from "./internal/JsonScanner.js"
+import { textReader } from "./internal/TextColumns.js"
+import { Utf8Chunks } from "./internal/Utf8Chunks.js"
 import { JsonlOptions } from "./Options.js"
 
 /** Lines `inspect` reads to infer column types. */
@@ -416,106 +419,105 @@ const decode = (input: FileInput, columns: ReadonlyArray<Column>, _options: Json
 
 // ---- encode ------------------------------------------------------------------------
 
-/** The JSON text of a value of `type`. */
+/** The JSON text of a value of `type` (list elements, which have no Arrow data of their own here). */
 type Write = (value: Value) => string
-
-const floatJson = (value: Value): string => {
-  const number = value as number
-  return Number.isFinite(number)
-    ? String(number)
-    : Number.isNaN(number)
-      ? '"NaN"'
-      : number > 0
-        ? '"Infinity"'
-        : '"-Infinity"'
-}
 
 /** Only whitespace can hold a raw line break in valid JSON, so a space replaces it without changing the value. */
 const singleLine = (text: string): string => (/[\r\n]/.test(text) ? text.replace(/[\r\n]/g, " ") : text)
 
 const writerOf = (type: LogicalType): Write => {
-  switch (type.kind) {
-    case "int8":
-    case "int16":
-    case "int32":
-    case "int64":
-      return String
-    case "float32":
-    case "float64":
-      return floatJson
-    case "decimal":
-      return (value) => formatDecimal(value as bigint, type.scale)
-    case "bool":
-      return (value) => (value ? "true" : "false")
-    case "utf8":
-    case "uuid":
-      return (value) => JSON.stringify(value)
-    case "json":
-      return (value) => singleLine(value as string)
-    case "list": {
-      const element = writerOf(type.element)
-      return (value) => {
-        let text = "["
-        const items = value as ReadonlyArray<Value | null>
-        for (let i = 0; i < items.length; i++) {
-          if (i > 0) text += ","
-          const item = items[i]!
-          text += item === null ? "null" : element(item)
-        }
-        return text + "]"
-      }
+  if (type.kind !== "list") {
+    const json = jsonOfText(type)
+    return (value) => json(formatText(type, value))
+  }
+  const element = writerOf(type.element)
+  return (value) => {
+    let text = "["
+    const items = value as ReadonlyArray<Value | null>
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0) text += ","
+      const item = items[i]!
+      text += item === null ? "null" : element(item)
     }
-    case "binary":
-      // `\x…` with its backslash escaped for JSON.
-      return (value) => `"\\${formatText(type, value)}"`
-    default:
-      // Dates, times and timestamps: ISO text never needs escaping.
-      return (value) => `"${formatText(type, value)}"`
+    return text + "]"
   }
 }
 
-/** Text of encoded lines is flushed into byte chunks of about this many characters. */
-const CHUNK_CHARACTERS = 1 << 20
+/** The JSON of a value from its text form (`formatText`), for every type but lists. */
+const jsonOfText = (type: LogicalType): ((text: string) => string) => {
+  switch (type.kind) {
+    case "float32":
+    case "float64":
+      // NaN and ±Infinity are not JSON numbers.
+      return (text) => (text.charCodeAt(0) === 78 || text.charCodeAt(text.length - 1) === 121 ? `"${text}"` : text)
+    case "utf8":
+    case "uuid":
+      return (text) => JSON.stringify(text)
+    case "json":
+      return singleLine
+    case "binary":
+      // `\x…` with its backslash escaped for JSON.
+      return (text) => `"\\${text}"`
+    case "date":
+    case "time":
+    case "timestamp":
+      // ISO text never needs escaping.
+      return (text) => `"${text}"`
+    default:
+      return (text) => text
+  }
+}
 
-const utf8 = new TextEncoder()
+/** The JSON of each value of a column, `null` for NULL. */
+const jsonColumn = (type: LogicalType, data: Arrow.Data): ((row: number) => string) => {
+  if (type.kind === "list") {
+    const read = makeColumnReader(type, data)
+    const write = writerOf(type)
+    return (row) => {
+      const value = read(row)
+      return value === null ? "null" : write(value)
+    }
+  }
+  const text = textReader(type, data)
+  const json = jsonOfText(type)
+  return (row) => {
+    const value = text(row)
+    return value === null ? "null" : json(value)
+  }
+}
+
+const LINE_END = 10
+const CLOSE_BRACE_CODE = 125
 
 class Encoder {
   private readonly keys: ReadonlyArray<string>
-  private readonly writers: ReadonlyArray<Write>
+  private readonly out = new Utf8Chunks()
 
   constructor(private readonly columns: ReadonlyArray<Column>) {
     this.keys = columns.map((column, i) => `${i === 0 ? "{" : ","}${JSON.stringify(column.name)}:`)
-    this.writers = columns.map((column) => writerOf(column.type))
   }
 
-  lines(batch: Batch): Array<string> {
-    const readers: ReadonlyArray<ColumnReader> = batchReaders(this.columns, batch)
-    const { keys, writers } = this
-    const chunks: Array<string> = []
-    let text = ""
+  /** The lines of a batch as UTF-8 chunks. */
+  lines(batch: Batch): Array<Uint8Array> {
+    const values = this.columns.map((column, c) => jsonColumn(column.type, batch.data.children[c]!))
+    const { keys, out } = this
     for (let row = 0; row < batch.numRows; row++) {
-      for (let c = 0; c < readers.length; c++) {
-        const value = readers[c]!(row)
-        text += keys[c]! + (value === null ? "null" : writers[c]!(value))
+      if (values.length === 0) out.text("{")
+      for (let c = 0; c < values.length; c++) {
+        out.text(keys[c]!)
+        out.text(values[c]!(row))
       }
-      text += readers.length === 0 ? "{}\n" : "}\n"
-      if (text.length >= CHUNK_CHARACTERS) {
-        chunks.push(text)
-        text = ""
-      }
+      out.ascii(CLOSE_BRACE_CODE)
+      out.ascii(LINE_END)
     }
-    if (text.length > 0) chunks.push(text)
-    return chunks
+    return out.take()
   }
 }
 
 const encode = <E>(columns: ReadonlyArray<Column>, batches: Stream.Stream<Batch, E>, _options: JsonlOptions) =>
   Stream.suspend(() => {
     const encoder = new Encoder(columns)
-    return batches.pipe(
-      Stream.mapConcat((batch) => encoder.lines(batch)),
-      Stream.map((text) => utf8.encode(text))
-    )
+    return batches.pipe(Stream.mapConcat((batch) => encoder.lines(batch)))
   }) as Stream.Stream<Uint8Array, E | FormatError>
 
 export const Jsonl: TableFormat<JsonlOptions> = {
