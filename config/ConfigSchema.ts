@@ -10,8 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import type { LogicalType } from "../core/Types.js"
-import { parseTypeName, TYPE_NAME_EXAMPLES } from "../core/Types.js"
+import { LogicalTypeFromString } from "../core/Types.js"
 import { parseText } from "../core/Values.js"
 import { CsvOptions, JsonlOptions, ParquetOptions } from "../sinks/formats/Options.js"
 import { checkCron } from "./internal/Cron.js"
@@ -177,24 +176,6 @@ export const DurationText = Schema.transformOrFail(
   }
 )
 
-const LogicalTypeFromSelf = Schema.declare((u: unknown): u is LogicalType => typeof u === "object" && u !== null, {
-  identifier: "LogicalType"
-})
-
-export const TypeNameText = Schema.transformOrFail(
-  Schema.String.annotations({ examples: [TYPE_NAME_EXAMPLES[0]!, ...TYPE_NAME_EXAMPLES.slice(1)] }),
-  LogicalTypeFromSelf,
-  {
-    strict: true,
-    decode: (text, _, ast) =>
-      Either.match(parseTypeName(text), {
-        onLeft: (message) => ParseResult.fail(new ParseResult.Type(ast, text, message)),
-        onRight: ParseResult.succeed
-      }),
-    encode: (type, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, type, "types are not written back"))
-  }
-)
-
 export const Incremental = Schema.Struct({
   cursor: ColumnName.annotations({
     description: "The column whose value grows whenever a row is added or changed, such as updated_at.",
@@ -240,7 +221,7 @@ export const Dataset = Schema.Struct({
     })
   ),
   casts: Schema.optional(
-    Schema.Record({ key: Schema.String, value: TypeNameText }).annotations({
+    Schema.Record({ key: Schema.String, value: LogicalTypeFromString }).annotations({
       description: "Column name → type to deliver it as, such as decimal(12,2) or timestamp(us, UTC)."
     })
   ),
