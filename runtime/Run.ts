@@ -101,6 +101,8 @@ const select = (
 export const describeFailure = (error: unknown): string => {
   if (error instanceof SourceError) {
     const where = location(error.file, error.line)
+    // Format errors already start with their file:line and column; say them once.
+    if (where !== "" && error.message.includes(where)) return `source ${error.store}: ${error.message}`
     return `source ${error.store}: ${where === "" ? "" : `${where}: `}${error.column === undefined ? "" : `column ${error.column}: `}${error.message}`
   }
   if (error instanceof SinkError)
@@ -394,7 +396,11 @@ const transferDataset =
           if (source.files === undefined) {
             return yield* new DatasetError({ message: `store ${sourceStore.name} does not list files` })
           }
-          const fileWriter = yield* sink.files.open(mapping.target, writeOptions("append"))
+          // A full snapshot mirrors the folder: files deleted at the source leave the target too.
+          const fileWriter = yield* sink.files.open(
+            mapping.target,
+            writeOptions(mode === "full" ? "replace" : "append")
+          )
           writer = { kind: "files", writer: fileWriter }
           const since = Option.map(after, (watermark) => {
             const file = watermark as FileWatermark

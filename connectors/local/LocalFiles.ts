@@ -33,10 +33,16 @@ const describeFsError = (error: unknown): string => {
   return `cannot be read: ${error instanceof Error ? error.message : String(error)}`
 }
 
+/**
+ * Modification times are whole milliseconds, rounded: a time set through `utimes` (as a
+ * copy keeps its source's) lands a few nanoseconds off the millisecond it was given.
+ */
+const roundedMillis = (nanoseconds: bigint): number => Number((nanoseconds + 500_000n) / 1_000_000n)
+
 export const entryOf = (relativePath: string, stats: BigIntStats): FileEntry => ({
   path: relativePath,
   size: Number(stats.size),
-  lastModified: Number(stats.mtimeMs),
+  lastModified: roundedMillis(stats.mtimeNs),
   etag: `${stats.size}-${stats.mtimeNs}-${stats.ino}`
 })
 
@@ -83,7 +89,7 @@ const compareEntries = (a: { lastModified: number; path: string }, b: { lastModi
 
 /**
  * The files under `folder` in `range`, ordered by (last modified, path). Modification
- * times are whole milliseconds, the precision a watermark keeps.
+ * times are whole milliseconds (see `entryOf`), the precision a watermark keeps.
  */
 export const listFiles = (
   context: LocalFilesContext,
@@ -100,7 +106,6 @@ export const listFiles = (
       if (!stats.isDirectory()) return yield* sourceError(context, `${shown} is a file, not a folder`, shown)
       const all = yield* walk(context, folder, shown)
       const selected = all
-        .map((entry) => ({ ...entry, lastModified: Math.floor(entry.lastModified) }))
         .filter(
           (entry) =>
             entry.lastModified <= range.until &&
@@ -119,12 +124,7 @@ export const statFile = (
   Effect.tryPromise({
     try: () => fs.stat(path.join(folder, relative), { bigint: true }),
     catch: (error) => sourceError(context, `${relative} ${describeFsError(error)}`, relative)
-  }).pipe(
-    Effect.map((stats) => {
-      const entry = entryOf(relative, stats)
-      return { ...entry, lastModified: Math.floor(entry.lastModified) }
-    })
-  )
+  }).pipe(Effect.map((stats) => entryOf(relative, stats)))
 
 const CHUNK_BYTES = 1024 * 1024
 
