@@ -4,10 +4,10 @@
  * bounded by a few batches. Committing is the caller's: a pipeline returns what it
  * wrote and the watermark that becomes safe once the writer commits.
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { Batch } from "./Batch.js"
 import type { CastError, FormatError, SinkError, SourceError } from "./Errors.js"
@@ -87,6 +87,13 @@ export const transferToTable = <W, E>(options: {
     return { rows: counters.rows, bytes: counters.bytes, files: 0, watermark: counters.watermark }
   })
 
+/** The first non-empty chunk a pull gives, or an empty chunk when the stream ends first. */
+const firstChunk = <A, E>(pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>): Effect.Effect<Chunk.Chunk<A>, E> =>
+  Effect.matchEffect(pull, {
+    onFailure: Option.match({ onNone: () => Effect.succeed(Chunk.empty<A>()), onSome: (error) => Effect.fail(error) }),
+    onSuccess: (chunk) => (Chunk.isEmpty(chunk) ? firstChunk(pull) : Effect.succeed(chunk))
+  })
+
 /** The format a table is encoded with when it lands in a file store. */
 export type Encoder = <E>(
   columns: ReadonlyArray<Column>,
@@ -112,15 +119,16 @@ export const transferToFile = <W, E>(options: {
     const counters = { rows: 0, bytes: 0, watermark: Option.none<W>() }
     return yield* Effect.scoped(
       Effect.gen(function* () {
-        // Peek at the first batch so that an empty incremental run writes no file at all.
-        const [first, rest] = yield* Stream.peel(follow(options.pages, options.transform, counters), Sink.head<Batch>())
-        if (Option.isNone(first) && !options.writeEmpty) {
+        // Pull the first batches before opening a file, so that an empty incremental run
+        // writes none. (Not Stream.peel: it turns a failure after the peeled part into a defect.)
+        const pull = yield* Stream.toPull(follow(options.pages, options.transform, counters))
+        const first = yield* firstChunk(pull)
+        if (Chunk.isEmpty(first) && !options.writeEmpty) {
           return { rows: 0, bytes: 0, files: 0, watermark: counters.watermark }
         }
-        const batches = Option.match(first, {
-          onNone: () => rest,
-          onSome: (batch) => Stream.concat(Stream.make(batch), rest)
-        })
+        const batches = Chunk.isEmpty(first)
+          ? Stream.empty
+          : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
         const content = options.encode(options.columns, batches).pipe(
           Stream.tap((chunk) =>
             Effect.suspend(() => {
