@@ -357,7 +357,7 @@ const encode = <E>(columns: ReadonlyArray<Column>, batches: Stream.Stream<Batch,
 
 export const Csv: TableFormat<CsvOptions> = {
   name: "csv",
-  extensions: ["csv", "tsv"],
+  extensions: ["csv"],
   options: CsvOptions,
   inspect,
   decode,
