@@ -368,6 +368,8 @@ const transferDataset =
         }
 
         const checkpoint = yield* state.checkpoint(key)
+        // Without a checkpoint the run is a full one, whatever fails next.
+        if (Option.isNone(checkpoint)) chooseMode("full")
         const description = yield* source.describe(dataset.source.config)
         const incremental =
           runMode === "incremental" &&
