@@ -185,6 +185,43 @@ describe("Csv reading", () => {
   )
 })
 
+describe("Csv edge cases", () => {
+  it.effect("reads a last line without a line break, and a header-only file as no rows", () =>
+    Effect.gen(function* () {
+      expect((yield* readAll(temp.write("no-eol.csv", "a,b\n1,x"))).rows).toEqual([[1n, "x"]])
+      const headerOnly = yield* readAll(temp.write("header-only.csv", "a,b\n"))
+      expect(headerOnly.columns.map((c) => [c.name, c.type.kind])).toEqual([
+        ["a", "utf8"],
+        ["b", "utf8"]
+      ])
+      expect(headerOnly.batches).toEqual([])
+    })
+  )
+
+  it.effect("skips blank lines between rows, but reads them as NULL in a one-column file", () =>
+    Effect.gen(function* () {
+      expect((yield* readAll(temp.write("blank.csv", "a,b\n1,x\n\n2,y\n\n"))).rows).toEqual([
+        [1n, "x"],
+        [2n, "y"]
+      ])
+      const column: ReadonlyArray<Column> = [{ name: "v", type: { kind: "utf8" }, nullable: true }]
+      const builder = new BatchBuilder(column)
+      for (const value of ["a", null, "", null]) builder.appendRow([value])
+      const file = temp.file("one-column.csv")
+      yield* writeStream(file, Csv.encode(column, Stream.make(builder.finish()), defaults))
+      expect(fs.readFileSync(file, "utf8")).toBe('v\na\n\n""\n\n')
+      expect((yield* readAll(file)).rows).toEqual([["a"], [null], [""], [null]])
+    })
+  )
+
+  it.effect("refuses an empty file that should have a header", () =>
+    Effect.gen(function* () {
+      const error = yield* failure(readAll(temp.write("empty.csv", "")))
+      expect(error.message).toContain("the file is empty")
+    })
+  )
+})
+
 describe("Csv errors", () => {
   it.effect("names a declared column missing from the header", () =>
     Effect.gen(function* () {

@@ -153,6 +153,17 @@ describe("Jsonl errors", () => {
     })
   )
 
+  it.effect("refuses bytes that are not UTF-8", () =>
+    Effect.gen(function* () {
+      const file = temp.write(
+        "latin1.jsonl",
+        Buffer.concat([Buffer.from('{"a":"ok"}\n{"a":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')])
+      )
+      const error = yield* failure(readAll(file))
+      expect(error.message).toContain("not valid UTF-8")
+    })
+  )
+
   it.effect("names the file, line and column of a value of the wrong type", () =>
     Effect.gen(function* () {
       const file = temp.write("wrong.jsonl", '{"a":1}\n{"a":"x1"}\n')
