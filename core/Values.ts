@@ -220,8 +220,8 @@ const parseCommonTimestamp = (text: string, unit: TimeUnitName, zoned: boolean):
 
 /**
  * Parses an ISO 8601 timestamp (`T` or a space between date and time) into `unit`.
- * A zoned timestamp needs an offset or `Z` unless `assumeUtc`; a naive one refuses
- * an offset, because dropping it would silently shift the value.
+ * A zoned timestamp without an offset or `Z` is read as UTC; a naive one refuses an
+ * offset, because dropping it would silently shift the value.
  */
 export const parseTimestamp = (text: string, unit: TimeUnitName, zoned: boolean): Either.Either<bigint, string> => {
   const fast = parseCommonTimestamp(text, unit, zoned)
