@@ -289,6 +289,8 @@ describe("local sink: recovery", () => {
       yield* Scope.extend(openWriter(root, "run-1"), scope)
       const refused = yield* Effect.flip(Effect.scoped(openWriter(root, "run-2")))
       expect(refused.message).toBe(`the target is being written by run run-1 (process ${process.pid})`)
+      // Asking whether a run was committed does not need the lock.
+      expect(yield* Effect.flatMap(session(root), (s) => s.isCommitted({ path: "sales" }, "run-1"))).toBe(false)
       yield* Scope.close(scope, Exit.void)
       yield* deliver(root, "run-2", "append", { "a.csv": "a" })
       expect(visible(path.join(root, "sales"))).toEqual(["_ferry/manifests/run-2.json", "a.csv"])
