@@ -175,9 +175,10 @@ const isAlive = (pid: number): boolean => {
 
 /**
  * One writer at a time per target folder: a lock file names the process and run
- * holding it. A lock left by a process that no longer runs is taken over.
+ * holding it. A lock left by a process that no longer runs is taken over. Succeeds
+ * with why the target is busy when a live process holds it, and then holds nothing.
  */
-const lockTarget = (target: Target, runId: string): Effect.Effect<void, SinkError, Scope.Scope> => {
+const tryLockTarget = (target: Target, runId: string): Effect.Effect<string | undefined, SinkError, Scope.Scope> => {
   const lock = path.join(target.folder, LOCK_FILE)
   const owner = JSON.stringify({ pid: process.pid, host: os.hostname(), run_id: runId })
   const take = async (): Promise<string | undefined> => {
@@ -201,13 +202,21 @@ const lockTarget = (target: Target, runId: string): Effect.Effect<void, SinkErro
     }
     return "the target's lock could not be taken"
   }
-  return Effect.acquireRelease(
-    attempt(target, "locking the target", take).pipe(
-      Effect.flatMap((busy) => (busy === undefined ? Effect.void : Effect.fail(fail(target, busy))))
-    ),
-    () => Effect.promise(() => fs.rm(lock, { force: true }))
+  return Effect.acquireRelease(attempt(target, "locking the target", take), (busy) =>
+    busy === undefined ? Effect.promise(() => fs.rm(lock, { force: true })) : Effect.void
   )
 }
+
+const lockTarget = (target: Target, runId: string): Effect.Effect<void, SinkError, Scope.Scope> =>
+  Effect.flatMap(tryLockTarget(target, runId), (busy) =>
+    busy === undefined ? Effect.void : Effect.fail(fail(target, busy))
+  )
+
+/** True when the run's staging folder holds a commit record: the commit is decided and will be completed. */
+const isDecided = (target: Target, runId: string): Effect.Effect<boolean, SinkError> =>
+  attempt(target, `reading the staging folder of run ${runId}`, () =>
+    exists(path.join(target.folder, `${STAGING_PREFIX}${runId}`, COMMIT_RECORD))
+  )
 
 const writeFile = <E>(
   target: Target,
@@ -329,9 +338,12 @@ const openSession = (
           Effect.gen(function* () {
             const resolved = yield* resolveTarget(target)
             if (!(yield* Effect.promise(() => exists(resolved.folder)))) return false
-            yield* lockTarget(resolved, runId)
-            yield* recover(resolved)
-            return (yield* readManifest(resolved, runId)) !== undefined
+            // Under the lock, a decided commit left by a crash is completed first. While
+            // another writer holds it, a decided commit counts: that writer completes it.
+            const busy = yield* tryLockTarget(resolved, runId)
+            if (busy === undefined) yield* recover(resolved)
+            if ((yield* readManifest(resolved, runId)) !== undefined) return true
+            return busy !== undefined && (yield* isDecided(resolved, runId))
           })
         )
     }
