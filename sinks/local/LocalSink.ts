@@ -173,6 +173,34 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
+/** How long an empty or torn lock file counts as being written rather than left by a crash. */
+const TORN_LOCK_MS = 10_000
+
+/**
+ * Why the lock file still holds, or `undefined` when it may be taken over: it is gone,
+ * its process no longer runs, or it was left empty by a crash between its creation and
+ * its first write. A lock of another machine holds: its process cannot be checked from here.
+ */
+const stillHeld = async (lock: string): Promise<string | undefined> => {
+  const [text, stats] = await Promise.all([
+    fs.readFile(lock, "utf8").catch(() => ""),
+    fs.stat(lock).catch(() => undefined)
+  ])
+  if (stats === undefined) return undefined
+  let holder: { pid?: unknown; host?: unknown; run_id?: unknown }
+  try {
+    holder = JSON.parse(text) as typeof holder
+  } catch {
+    return Date.now() - stats.mtimeMs < TORN_LOCK_MS ? "the target is being locked by another process" : undefined
+  }
+  if (typeof holder.pid !== "number" || typeof holder.host !== "string") return undefined
+  const run = typeof holder.run_id === "string" ? holder.run_id : "?"
+  if (holder.host !== os.hostname()) {
+    return `the target is being written by run ${run} (process ${holder.pid} on ${holder.host}); if that process is gone, remove ${lock}`
+  }
+  return isAlive(holder.pid) ? `the target is being written by run ${run} (process ${holder.pid})` : undefined
+}
+
 /**
  * One writer at a time per target folder: a lock file names the process and run
  * holding it. A lock left by a process that no longer runs is taken over. Succeeds
@@ -189,14 +217,8 @@ const tryLockTarget = (target: Target, runId: string): Effect.Effect<string | un
         return undefined
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
-        const holder = JSON.parse(await fs.readFile(lock, "utf8").catch(() => "{}")) as {
-          pid?: number
-          host?: string
-          run_id?: string
-        }
-        if (holder.host === os.hostname() && typeof holder.pid === "number" && isAlive(holder.pid)) {
-          return `the target is being written by run ${holder.run_id ?? "?"} (process ${holder.pid})`
-        }
+        const busy = await stillHeld(lock)
+        if (busy !== undefined) return busy
         await fs.rm(lock, { force: true })
       }
     }

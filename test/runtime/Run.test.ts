@@ -168,7 +168,8 @@ describe("run path: files", () => {
 
       put("sub/b.txt", "b2", 30)
       const cTime = put("c.txt", "c", 20)
-      space.write(path.join("docs", "fresh.txt"), "still being written?")
+      // Modified after the run's bound (a second before it starts): it waits for the next run.
+      put("fresh.txt", "still being written?", -30)
       const second = yield* runOnce(space)
       const secondRun = second.results[0]!.runId
       expect(statusOf(second)).toMatchObject([{ status: "succeeded", mode: "incremental", files: 2 }])
@@ -177,7 +178,6 @@ describe("run path: files", () => {
       ) as { files: Array<{ path: string }> }
       expect(manifest.files.map((file) => file.path)).toEqual(["c.txt", "sub/b.txt"])
       expect(fs.readFileSync(path.join(target, "sub/b.txt"), "utf8")).toBe("b2")
-      // A file modified less than a second before the run waits for the next one.
       expect(dataFiles(target)).toEqual(["a.txt", "c.txt", "sub/b.txt"])
       expect(yield* checkpointOf(space, "docs")).toEqual(
         Option.some(expect.objectContaining({ watermark: { last_modified: cTime.toISOString(), path: "c.txt" } }))

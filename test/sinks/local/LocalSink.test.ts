@@ -282,6 +282,34 @@ describe("local sink: recovery", () => {
     })
   )
 
+  it.scoped("a lock left empty by a crash is taken over once old; another machine's lock is not", () =>
+    Effect.gen(function* () {
+      const root = freshRoot()
+      const target = path.join(root, "sales")
+      fs.mkdirSync(target)
+      // The lock file's name, as a live writer leaves it.
+      const lockName = yield* Effect.scoped(
+        Effect.map(openWriter(root, "run-0"), () => tree(target).find((file) => !file.includes("/"))!)
+      )
+      const lock = path.join(target, lockName)
+
+      fs.writeFileSync(lock, "")
+      const fresh = yield* Effect.flip(Effect.scoped(openWriter(root, "run-1")))
+      expect(fresh.message).toBe("the target is being locked by another process")
+      const old = new Date(Date.now() - 60_000)
+      fs.utimesSync(lock, old, old)
+      yield* deliver(root, "run-1", "append", { "a.csv": "a" })
+      expect(visible(target)).toEqual(["_ferry/manifests/run-1.json", "a.csv"])
+
+      fs.writeFileSync(lock, JSON.stringify({ pid: 1, host: "another-machine", run_id: "run-x" }))
+      const remote = yield* Effect.flip(Effect.scoped(openWriter(root, "run-2")))
+      expect(remote.message).toBe(
+        `the target is being written by run run-x (process 1 on another-machine); if that process is gone, remove ${lock}`
+      )
+      fs.rmSync(lock)
+    })
+  )
+
   it.scoped("two writers of one process on one target: the second is refused until the first ends", () =>
     Effect.gen(function* () {
       const root = freshRoot()
