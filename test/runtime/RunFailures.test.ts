@@ -171,48 +171,51 @@ describe("bad input", () => {
 })
 
 describe("crashes", () => {
-  it.live("a run killed half way publishes nothing, and the next one resumes from the last watermark", () =>
-    Effect.gen(function* () {
-      const space = customers()
-      const target = space.out("customers")
-      const total = 200_000
-      space.write("customers.csv", HEADER + lines(1, 1000))
-      yield* runOnce(space)
-      const before = yield* snapshot(space, target)
-      fs.appendFileSync(space.src("customers.csv"), lines(1001, total))
+  it.live(
+    "a run killed half way publishes nothing, and the next one resumes from the last watermark",
+    () =>
+      Effect.gen(function* () {
+        const space = customers()
+        const target = space.out("customers")
+        const total = 200_000
+        space.write("customers.csv", HEADER + lines(1, 1000))
+        yield* runOnce(space)
+        const before = yield* snapshot(space, target)
+        fs.appendFileSync(space.src("customers.csv"), lines(1001, total))
 
-      const child = spawnFerry(["run", space.config])
-      let exited: { code: number | null } | undefined
-      void child.exited.then((result) => (exited = result))
-      const stagedPart = () =>
-        tree(target).find(
-          (file) => /^\.ferry-staging-[^/]+\/part-/.test(file) && fs.statSync(path.join(target, file)).size > 0
+        const child = spawnFerry(["run", space.config])
+        let exited: { code: number | null } | undefined
+        void child.exited.then((result) => (exited = result))
+        const stagedPart = () =>
+          tree(target).find(
+            (file) => /^\.ferry-staging-[^/]+\/part-/.test(file) && fs.statSync(path.join(target, file)).size > 0
+          )
+        while (stagedPart() === undefined) {
+          if (exited !== undefined) throw new Error(`ferry run ended before it was killed: ${JSON.stringify(exited)}`)
+          yield* Effect.sleep("10 millis")
+        }
+        child.kill()
+        const result = yield* Effect.promise(() => child.exited)
+        expect(result.signal).toBe("SIGKILL")
+
+        const left = tree(target).filter((file) => file.startsWith(".ferry-staging-"))
+        expect(left.length).toBeGreaterThan(0)
+        expect(yield* snapshot(space, target)).toEqual(before)
+        const killedRun = /^\.ferry-staging-([^/]+)\//.exec(left[0]!)![1]!
+
+        const resumed = yield* runOnce(space)
+        expect(statusOf(resumed)).toMatchObject([{ status: "succeeded", mode: "incremental", rows: total - 1000 }])
+        expect(tree(target).filter((file) => file.startsWith(".ferry-"))).toEqual([])
+        expectEachOnce(ids(target), total)
+        expect(dataFiles(target)).toHaveLength(2)
+        const killed = yield* Effect.flatMap(StateStore, (store) => store.getRun(killedRun)).pipe(
+          Effect.provide(layerSqlite({ filename: space.state })),
+          Effect.orDie
         )
-      while (stagedPart() === undefined) {
-        if (exited !== undefined) throw new Error(`ferry run ended before it was killed: ${JSON.stringify(exited)}`)
-        yield* Effect.sleep("10 millis")
-      }
-      child.kill()
-      const result = yield* Effect.promise(() => child.exited)
-      expect(result.signal).toBe("SIGKILL")
-
-      const left = tree(target).filter((file) => file.startsWith(".ferry-staging-"))
-      expect(left.length).toBeGreaterThan(0)
-      expect(yield* snapshot(space, target)).toEqual(before)
-      const killedRun = /^\.ferry-staging-([^/]+)\//.exec(left[0]!)![1]!
-
-      const resumed = yield* runOnce(space)
-      expect(statusOf(resumed)).toMatchObject([{ status: "succeeded", mode: "incremental", rows: total - 1000 }])
-      expect(tree(target).filter((file) => file.startsWith(".ferry-"))).toEqual([])
-      expectEachOnce(ids(target), total)
-      expect(dataFiles(target)).toHaveLength(2)
-      const killed = yield* Effect.flatMap(StateStore, (store) => store.getRun(killedRun)).pipe(
-        Effect.provide(layerSqlite({ filename: space.state })),
-        Effect.orDie
-      )
-      expect(killed).toEqual(Option.some(expect.objectContaining({ status: "failed", message: "interrupted" })))
-      space.remove()
-    })
+        expect(killed).toEqual(Option.some(expect.objectContaining({ status: "failed", message: "interrupted" })))
+        space.remove()
+      }),
+    150_000 // a CLI process starting on a busy machine
   )
 
   it.live("a crash between the sink's commit and the checkpoint is completed, not delivered again", () =>

@@ -38,6 +38,9 @@ const invalid = workspace(
   ].join("\n")
 )
 
+/** Seven processes starting at once on a busy two-core machine can take most of a minute. */
+const SLOW = { timeout: 150_000 }
+
 const runs: Record<string, Promise<Spawned>> = {}
 beforeAll(() => {
   const env = { FERRY_TEST_SECRET: SECRET }
@@ -54,7 +57,7 @@ afterAll(async () => {
   for (const space of [good, malformed, invalid]) space.remove()
 })
 
-describe("ferry validate", () => {
+describe("ferry validate", SLOW, () => {
   it("exits 0 on a valid config and says what it holds", async () => {
     const result = await runs.validateGood!
     expect(result, result.stderr).toMatchObject({ code: 0 })
@@ -74,7 +77,7 @@ describe("ferry validate", () => {
   })
 })
 
-describe("ferry run", () => {
+describe("ferry run", SLOW, () => {
   it("exits 0 when every dataset is delivered", async () => {
     const result = await runs.runGood!
     expect(result, result.stderr).toMatchObject({ code: 0 })
@@ -101,7 +104,7 @@ describe("ferry run", () => {
   })
 })
 
-describe("ferry plugins and ferry schema", () => {
+describe("ferry plugins and ferry schema", SLOW, () => {
   it("lists the local store type with its settings", async () => {
     const result = await runs.plugins!
     expect(result, result.stderr).toMatchObject({ code: 0 })

@@ -228,58 +228,61 @@ describe("local sink: recovery", () => {
     })
   )
 
-  it.scoped("a killed writer's staging folder is removed, and its lock refuses others only while it lives", () =>
-    Effect.gen(function* () {
-      const root = freshRoot()
-      const target = path.join(root, "sales")
-      yield* deliver(root, "run-0", "append", { "kept.csv": "kept" })
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          fileURLToPath(new URL("./fixtures/SinkProcess.ts", import.meta.url)),
-          root,
-          "sales",
-          "run-1"
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] }
-      )
-      const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
-      yield* Effect.promise(
-        () =>
-          new Promise<void>((resolve, reject) => {
-            let output = ""
-            child.stdout.on("data", (chunk: Buffer) => {
-              output += chunk.toString()
-              if (output.includes("staged")) resolve()
+  it.scoped(
+    "a killed writer's staging folder is removed, and its lock refuses others only while it lives",
+    () =>
+      Effect.gen(function* () {
+        const root = freshRoot()
+        const target = path.join(root, "sales")
+        yield* deliver(root, "run-0", "append", { "kept.csv": "kept" })
+        const child = spawn(
+          process.execPath,
+          [
+            "--import",
+            "tsx",
+            fileURLToPath(new URL("./fixtures/SinkProcess.ts", import.meta.url)),
+            root,
+            "sales",
+            "run-1"
+          ],
+          { stdio: ["ignore", "pipe", "pipe"] }
+        )
+        const exited = new Promise<void>((resolve) => child.on("close", () => resolve()))
+        yield* Effect.promise(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              let output = ""
+              child.stdout.on("data", (chunk: Buffer) => {
+                output += chunk.toString()
+                if (output.includes("staged")) resolve()
+              })
+              child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+              child.on("close", () => reject(new Error(`the writer process exited early: ${output}`)))
             })
-            child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
-            child.on("close", () => reject(new Error(`the writer process exited early: ${output}`)))
-          })
-      )
-      const busy = yield* Effect.flip(Effect.scoped(openWriter(root, "run-2")))
-      expect(busy.message).toBe(`the target is being written by run run-1 (process ${child.pid})`)
+        )
+        const busy = yield* Effect.flip(Effect.scoped(openWriter(root, "run-2")))
+        expect(busy.message).toBe(`the target is being written by run run-1 (process ${child.pid})`)
 
-      child.kill("SIGKILL")
-      yield* Effect.promise(() => exited)
-      expect(tree(target)).toEqual([
-        ".ferry-lock",
-        ".ferry-staging-run-1/part.csv",
-        "_ferry/manifests/run-0.json",
-        "kept.csv"
-      ])
-      // The dead process's lock is taken over and its staging folder removed.
-      expect(yield* Effect.flatMap(session(root), (s) => s.isCommitted({ path: "sales" }, "run-1"))).toBe(false)
-      expect(tree(target)).toEqual(["_ferry/manifests/run-0.json", "kept.csv"])
-      yield* deliver(root, "run-2", "append", { "new.csv": "new" })
-      expect(visible(target)).toEqual([
-        "_ferry/manifests/run-0.json",
-        "_ferry/manifests/run-2.json",
-        "kept.csv",
-        "new.csv"
-      ])
-    })
+        child.kill("SIGKILL")
+        yield* Effect.promise(() => exited)
+        expect(tree(target)).toEqual([
+          ".ferry-lock",
+          ".ferry-staging-run-1/part.csv",
+          "_ferry/manifests/run-0.json",
+          "kept.csv"
+        ])
+        // The dead process's lock is taken over and its staging folder removed.
+        expect(yield* Effect.flatMap(session(root), (s) => s.isCommitted({ path: "sales" }, "run-1"))).toBe(false)
+        expect(tree(target)).toEqual(["_ferry/manifests/run-0.json", "kept.csv"])
+        yield* deliver(root, "run-2", "append", { "new.csv": "new" })
+        expect(visible(target)).toEqual([
+          "_ferry/manifests/run-0.json",
+          "_ferry/manifests/run-2.json",
+          "kept.csv",
+          "new.csv"
+        ])
+      }),
+    120_000
   )
 
   it.scoped("a lock left empty by a crash is taken over once old; another machine's lock is not", () =>
