@@ -199,7 +199,7 @@ const main = async () => {
 
   const results: Array<SideResult> = []
   for (const job of jobs) {
-    log(`${job.title}, ${job.count.toLocaleString("en-US")} ${job.unit}:`)
+    log(job.name === "startup" ? `${job.title}:` : `${job.title}, ${job.count.toLocaleString("en-US")} ${job.unit}:`)
     results.push(...(await runJob(job, repeat, runsDir)))
   }
   duckdb.closeSync()

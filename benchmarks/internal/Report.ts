@@ -108,6 +108,7 @@ export const table = (results: ReadonlyArray<SideResult>): string => {
 /** One line per Ferry-to-peer comparison, ratios first. */
 export const ratioLines = (results: ReadonlyArray<SideResult>): ReadonlyArray<string> =>
   ratios(results).map((ratio) => {
-    const title = results.find((result) => result.job === ratio.job)!.title
-    return `${title}, ${count(ratio.count)}: Ferry/${ratio.peer} wall ${times(ratio.wall)}, CPU ${times(ratio.cpu)}, peak RSS ${times(ratio.peakRss)}`
+    const result = results.find((candidate) => candidate.job === ratio.job)!
+    const size = ratio.job === "startup" ? "" : `, ${count(ratio.count)} ${result.unit}`
+    return `${result.title}${size}: Ferry/${ratio.peer} wall ${times(ratio.wall)}, CPU ${times(ratio.cpu)}, peak RSS ${times(ratio.peakRss)}`
   })
