@@ -83,29 +83,64 @@ export type LocalDatasetConfig = typeof LocalDatasetConfig.Type
 export const LocalWatermark = Schema.Union(CursorWatermark, FileWatermark)
 export type LocalWatermark = typeof LocalWatermark.Type
 
+const allFiles = (context: LocalFilesContext, folder: string) =>
+  Effect.map(
+    Stream.runCollect(listFiles(context, folder, { after: Option.none(), until: Number.MAX_SAFE_INTEGER })),
+    (entries) => [...entries].map((entry) => entry.path)
+  )
+
+/** The formats of the table files in a folder (none when `location` is not a folder). */
+const formatsInFolder = (context: LocalFilesContext, location: string) =>
+  Effect.gen(function* () {
+    const isFolder = yield* Effect.promise(() =>
+      fs.stat(location).then(
+        (stats) => stats.isDirectory(),
+        () => false
+      )
+    )
+    if (!isFolder) return []
+    const formats = new Set((yield* allFiles(context, location)).map((file) => formatOfPath(file, FORMATS)))
+    return [...formats].filter((format) => format !== undefined)
+  })
+
+/**
+ * The table's format: as named, by its options' key, by the file's extension, or, for a
+ * folder, by the extension its table files share.
+ */
 const resolveFormat = (
   context: LocalFilesContext,
-  dataset: LocalDatasetConfig & { readonly table: string }
-): Effect.Effect<{ format: TableFormat<unknown>; options: unknown }, SourceError> => {
-  const named = dataset.format ?? (["csv", "parquet", "jsonl"] as const).find((key) => dataset[key] !== undefined)
-  const format = named !== undefined ? formatNamed(named) : formatOfPath(dataset.table, FORMATS)
-  if (format === undefined) {
-    return Effect.fail(
-      new SourceError({
+  dataset: LocalDatasetConfig & { readonly table: string },
+  location: string
+): Effect.Effect<{ format: TableFormat<unknown>; options: unknown }, SourceError> =>
+  Effect.gen(function* () {
+    const named = dataset.format ?? (["csv", "parquet", "jsonl"] as const).find((key) => dataset[key] !== undefined)
+    let format = named !== undefined ? formatNamed(named) : formatOfPath(dataset.table, FORMATS)
+    if (format === undefined) {
+      const found = yield* formatsInFolder(context, location)
+      if (found.length > 1) {
+        return yield* new SourceError({
+          store: context.store,
+          message: `${dataset.table} holds ${found
+            .map((f) => f.name)
+            .sort()
+            .join(" and ")} files; add format: to say which make the table`
+        })
+      }
+      format = found[0]
+    }
+    if (format === undefined) {
+      return yield* new SourceError({
         store: context.store,
-        message: `the format of ${dataset.table} is not known from its name; add format: csv, parquet or jsonl`
+        message: `the format of ${dataset.table} is not known from its name or its files; add format: csv, parquet or jsonl`
       })
+    }
+    const chosen = format
+    const options = yield* Effect.mapError(
+      Schema.decodeUnknown(chosen.options)(dataset[chosen.name] ?? {}),
+      (error) => new SourceError({ store: context.store, message: `${chosen.name} options: ${error.message}` })
     )
-  }
-  const given = dataset[format.name]
-  return Effect.map(
-    Effect.mapError(
-      Schema.decodeUnknown(format.options)(given ?? {}),
-      (error) => new SourceError({ store: context.store, message: `${format.name} options: ${error.message}` })
-    ),
-    (options) => ({ format, options })
-  )
-}
+    return { format: chosen, options }
+  })
 
 const tableFiles = (
   context: LocalFilesContext,
@@ -119,11 +154,7 @@ const tableFiles = (
       catch: () => new SourceError({ store: context.store, file: table, message: `${table} does not exist` })
     })
     const paths = stats.isDirectory()
-      ? (yield* Stream.runCollect(
-          listFiles(context, location, { after: Option.none(), until: Number.MAX_SAFE_INTEGER })
-        ))
-          .pipe((entries) => [...entries])
-          .map((entry) => entry.path)
+      ? (yield* allFiles(context, location))
           .filter((file) => format.extensions.some((extension) => file.toLowerCase().endsWith(`.${extension}`)))
           .sort()
           .map((file) => path.join(location, file))
@@ -157,7 +188,7 @@ const openSession = (
         const cached = tables.get(dataset.table)
         if (cached !== undefined) return cached
         const location = yield* resolveDatasetPath(files, dataset.table)
-        const { format, options } = yield* resolveFormat(files, dataset)
+        const { format, options } = yield* resolveFormat(files, dataset, location)
         const table: FileTable<unknown> = {
           store: context.store,
           table: dataset.table,

@@ -132,6 +132,18 @@ describe("local source: tables", () => {
         ["3", "c"],
         ["4", "d"]
       ])
+      const inferred = yield* readTable(root, { table: "orders/" })
+      expect(inferred.rows).toEqual(table.rows)
+    })
+  )
+
+  it.scoped("asks for format: when a folder holds table files of several formats", () =>
+    Effect.gen(function* () {
+      const root = store({ "mixed/a.csv": "id\n1\n", "mixed/b.jsonl": '{"id":2}\n' })
+      const error = yield* refusal(readTable(root, { table: "mixed" }))
+      expect(error.message).toBe("mixed holds csv and jsonl files; add format: to say which make the table")
+      const csv = yield* readTable(root, { table: "mixed", format: "csv" })
+      expect(csv.rows).toEqual([["1"]])
     })
   )
 
@@ -142,7 +154,7 @@ describe("local source: tables", () => {
       expect(table.rows).toEqual([["1", "a"]])
       const error = yield* refusal(readTable(root, { table: "export.txt" }))
       expect(error.message).toBe(
-        "the format of export.txt is not known from its name; add format: csv, parquet or jsonl"
+        "the format of export.txt is not known from its name or its files; add format: csv, parquet or jsonl"
       )
     })
   )
