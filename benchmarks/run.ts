@@ -169,6 +169,7 @@ const main = async () => {
 
   const startedAt = new Date()
   const loadStart = os.loadavg()
+  const git = gitState()
   const runsDir = path.join(dataDir, "runs")
   fs.mkdirSync(runsDir, { recursive: true })
   log(
@@ -241,7 +242,7 @@ const main = async () => {
         finishedAt: new Date().toISOString(),
         rows,
         repeat,
-        git: gitState(),
+        git,
         machine: {
           cpus: os.cpus().length,
           cpuModel: os.cpus()[0]?.model,
