@@ -4,11 +4,12 @@
  * crashed after the sink committed is recognised and never applied twice.
  */
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { Batch } from "./Batch.js"
 import type { SinkError } from "./Errors.js"
-import type { ConfigSchema, StoreContext } from "./Source.js"
+import type { ConfigSchema, FileLocation, StoreContext } from "./Source.js"
 import type { Column } from "./Types.js"
 
 /**
@@ -69,6 +70,12 @@ export interface FileWriter {
     file: FileToWrite,
     content: Stream.Stream<Uint8Array, E>
   ) => Effect.Effect<WrittenFile, SinkError | E>
+  /**
+   * Copies a file from where its source keeps it, inside the storage (a file system
+   * copy, a server-side copy), so that its bytes do not pass through Ferry. `None`
+   * when this writer cannot copy from there; the file is then streamed with `write`.
+   */
+  readonly copy?: (file: FileToWrite, from: FileLocation) => Effect.Effect<Option.Option<WrittenFile>, SinkError>
   readonly commit: (request: CommitRequest) => Effect.Effect<Delivery, SinkError>
   readonly abort: Effect.Effect<void>
 }

@@ -79,6 +79,12 @@ export interface FileRange {
   readonly until: number
 }
 
+/**
+ * Where a file can be read from by a sink without its bytes passing through Ferry: a
+ * path on this machine. (Stores that copy server-side add their own kinds.)
+ */
+export type FileLocation = { readonly kind: "local"; readonly path: string }
+
 export interface FileAccess<D> {
   /** Files of the dataset in the range, in (last_modified, path) order. */
   readonly list: (dataset: D, range: FileRange) => Stream.Stream<FileEntry, SourceError>
@@ -86,6 +92,8 @@ export interface FileAccess<D> {
   readonly read: (dataset: D, file: FileEntry) => Stream.Stream<Uint8Array, SourceError>
   /** The file as it is now, to tell whether it changed while it was read. */
   readonly stat: (dataset: D, path: string) => Effect.Effect<FileEntry, SourceError>
+  /** Where a sink may copy the file from by itself, when the store can say. */
+  readonly locate?: (dataset: D, file: FileEntry) => Effect.Effect<FileLocation, SourceError>
 }
 
 export interface SourceSession<D, W> {

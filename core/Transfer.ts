@@ -12,7 +12,7 @@ import * as Stream from "effect/Stream"
 import type { Batch } from "./Batch.js"
 import type { CastError, FormatError, SinkError, SourceError } from "./Errors.js"
 import { SourceError as SourceErrorClass } from "./Errors.js"
-import type { FileWriter, TableWriter } from "./Sink.js"
+import type { FileWriter, TableWriter, WrittenFile } from "./Sink.js"
 import type { FileAccess, FileEntry, FileRange, Page } from "./Source.js"
 import type { Column } from "./Types.js"
 import type { FileWatermark } from "./Watermark.js"
@@ -146,15 +146,24 @@ export const transferToFile = <W, E>(options: {
 /** Attempts per file before a file that keeps changing while it is copied fails the run. */
 const COPY_ATTEMPTS = 3
 
+/** Files copied at once: enough to overlap one file's I/O waits with another's hashing. */
+const COPY_CONCURRENCY = 4
+
+export interface CopiedFiles extends Transferred<FileWatermark> {
+  /** Files the sink copied inside the storage; their bytes did not pass through Ferry. */
+  readonly copiedInStore: number
+}
+
 const fileWatermark = (file: FileEntry): FileWatermark => ({
   last_modified: new Date(file.lastModified).toISOString(),
   path: file.path
 })
 
 /**
- * Copies the files of a file dataset byte for byte. A file whose etag changes while it
- * is read is copied again, up to three times; a copy that keeps changing fails the run
- * rather than deliver a half-changed file.
+ * Copies the files of a file dataset byte for byte: inside the storage when the source
+ * can say where a file is and the sink can copy from there, streamed through Ferry
+ * otherwise. A file whose etag changes while it is copied is copied again, up to three
+ * times; one that keeps changing fails the run rather than be delivered half-changed.
  */
 export const copyFiles = <D>(options: {
   readonly access: FileAccess<D>
@@ -163,17 +172,29 @@ export const copyFiles = <D>(options: {
   readonly writer: FileWriter
   readonly report: ProgressReporter
   readonly store: string
-}): Effect.Effect<Transferred<FileWatermark>, SourceError | SinkError> =>
+}): Effect.Effect<CopiedFiles, SourceError | SinkError> =>
   Effect.gen(function* () {
-    const counters = { rows: 0, bytes: 0, files: 0, watermark: Option.none<FileWatermark>() }
-    const copyOnce = (file: FileEntry, attempt: number): Effect.Effect<number, SourceError | SinkError> =>
+    const { access, dataset, writer } = options
+    const counters = { rows: 0, bytes: 0, files: 0, copiedInStore: 0, watermark: Option.none<FileWatermark>() }
+    const copyOnce = (
+      file: FileEntry
+    ): Effect.Effect<{ written: WrittenFile; inStore: boolean }, SourceError | SinkError> =>
       Effect.gen(function* () {
-        const written = yield* options.writer.write(
-          { path: file.path, lastModified: file.lastModified },
-          options.access.read(options.dataset, file)
-        )
-        const after = yield* options.access.stat(options.dataset, file.path)
-        if (after.etag === file.etag && written.bytes === after.size) return written.bytes
+        const target = { path: file.path, lastModified: file.lastModified }
+        if (writer.copy !== undefined && access.locate !== undefined) {
+          const copied = yield* writer.copy(target, yield* access.locate(dataset, file))
+          if (Option.isSome(copied)) return { written: copied.value, inStore: true }
+        }
+        return { written: yield* writer.write(target, access.read(dataset, file)), inStore: false }
+      })
+    const copyStable = (
+      file: FileEntry,
+      attempt: number
+    ): Effect.Effect<{ written: WrittenFile; inStore: boolean }, SourceError | SinkError> =>
+      Effect.gen(function* () {
+        const copied = yield* copyOnce(file)
+        const after = yield* access.stat(dataset, file.path)
+        if (after.etag === file.etag && copied.written.bytes === after.size) return copied
         if (attempt >= COPY_ATTEMPTS) {
           return yield* new SourceErrorClass({
             store: options.store,
@@ -181,22 +202,23 @@ export const copyFiles = <D>(options: {
             message: `${file.path} kept changing while it was copied (${COPY_ATTEMPTS} attempts); try again when it is stable`
           })
         }
-        return yield* copyOnce(after, attempt + 1)
+        return yield* copyStable(after, attempt + 1)
       })
-    yield* options.access.list(options.dataset, options.range).pipe(
-      Stream.runForEach((file) =>
-        copyOnce(file, 1).pipe(
-          Effect.flatMap((bytes) =>
-            Effect.suspend(() => {
-              counters.files += 1
-              counters.bytes += bytes
-              // The listed entry, not a re-read one: a watermark past the run's upper
-              // bound would skip files modified in between.
-              counters.watermark = Option.some(fileWatermark(file))
-              return options.report(counters)
-            })
-          )
-        )
+    yield* access.list(dataset, options.range).pipe(
+      // Results come back in listing order, so the watermark only moves forward.
+      Stream.mapEffect((file) => Effect.map(copyStable(file, 1), (copied) => ({ file, ...copied })), {
+        concurrency: COPY_CONCURRENCY
+      }),
+      Stream.runForEach(({ file, inStore, written }) =>
+        Effect.suspend(() => {
+          counters.files += 1
+          counters.bytes += written.bytes
+          if (inStore) counters.copiedInStore += 1
+          // The listed entry, not a re-read one: a watermark past the run's upper
+          // bound would skip files modified in between.
+          counters.watermark = Option.some(fileWatermark(file))
+          return options.report(counters)
+        })
       )
     )
     return counters

@@ -68,6 +68,7 @@ interface Written {
   readonly commit: (request: CommitRequest) => Effect.Effect<Delivery, SinkError>
   /** Bytes as published (encoded files), rather than as read (Arrow buffers). */
   readonly publishedBytes: boolean
+  readonly note?: string
 }
 
 interface Sides {
@@ -168,7 +169,13 @@ const copyFolder = (
       report,
       store: sides.sourceStore.name
     })
-    return { transferred, commit: writer.commit, publishedBytes: true }
+    const note =
+      transferred.copiedInStore === 0
+        ? undefined
+        : transferred.copiedInStore === transferred.files
+          ? "copied inside the store"
+          : `${transferred.copiedInStore} of ${transferred.files} files copied inside the store`
+    return { transferred, commit: writer.commit, publishedBytes: true, ...(note === undefined ? {} : { note }) }
   })
 
 /** The dataset's columns after its column selection and casts. */
@@ -319,7 +326,8 @@ export const runDataset =
           mode,
           rows: delivery.rows,
           bytes: written.publishedBytes ? delivery.bytes : transferred.bytes,
-          files: delivery.files
+          files: delivery.files,
+          ...(written.note === undefined ? {} : { note: written.note })
         }
       })
     )

@@ -239,7 +239,9 @@ const openSession = (
               readFile(files, path.join(folder, file.path), `${dataset.files}/${file.path}`.replace(/\/+/g, "/"))
             )
           ),
-        stat: (dataset, file) => Effect.flatMap(folderOf(dataset), (folder) => statFile(files, folder, file))
+        stat: (dataset, file) => Effect.flatMap(folderOf(dataset), (folder) => statFile(files, folder, file)),
+        locate: (dataset, file) =>
+          Effect.map(folderOf(dataset), (folder) => ({ kind: "local" as const, path: path.join(folder, file.path) }))
       }
     }
   })

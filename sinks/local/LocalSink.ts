@@ -16,11 +16,14 @@
  * second commit a no-op.
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
+import { constants as fsConstants, createReadStream } from "node:fs"
 import * as fs from "node:fs/promises"
+import { pipeline } from "node:stream/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { SinkError } from "../../core/Errors.js"
@@ -34,7 +37,7 @@ import type {
   WriteOptions,
   WrittenFile
 } from "../../core/Sink.js"
-import type { StoreContext } from "../../core/Source.js"
+import type { FileLocation, StoreContext } from "../../core/Source.js"
 import { isFerryInternal } from "../../connectors/local/LocalFiles.js"
 import { LocalStoreConfig, relativePosix, resolveInside, resolveRoot } from "../../connectors/local/LocalStore.js"
 
@@ -240,6 +243,23 @@ const isDecided = (target: Target, runId: string): Effect.Effect<boolean, SinkEr
     exists(path.join(target.folder, `${STAGING_PREFIX}${runId}`, COMMIT_RECORD))
   )
 
+/** The staging path of a file, refused when it would leave the staging folder. */
+const stagedPath = (target: Target, staging: string, file: FileToWrite) =>
+  Effect.tap(
+    resolveInside(staging, file.path).pipe(Effect.mapError((error) => fail(target, error.message))),
+    (destination) =>
+      attempt(target, `creating the folder of ${file.path}`, () =>
+        fs.mkdir(path.dirname(destination), { recursive: true })
+      )
+  )
+
+/** Keeps the source's modification time on the copy, so that the target's files read like the source's. */
+const keepModificationTime = (target: Target, destination: string, file: FileToWrite) => {
+  if (file.lastModified === undefined) return Effect.void
+  const mtime = new Date(file.lastModified)
+  return attempt(target, `setting the modification time of ${file.path}`, () => fs.utimes(destination, mtime, mtime))
+}
+
 const writeFile = <E>(
   target: Target,
   staging: string,
@@ -247,12 +267,7 @@ const writeFile = <E>(
   content: Stream.Stream<Uint8Array, E>
 ): Effect.Effect<WrittenFile, SinkError | E> =>
   Effect.gen(function* () {
-    const destination = yield* resolveInside(staging, file.path).pipe(
-      Effect.mapError((error) => fail(target, error.message))
-    )
-    yield* attempt(target, `creating the folder of ${file.path}`, () =>
-      fs.mkdir(path.dirname(destination), { recursive: true })
-    )
+    const destination = yield* stagedPath(target, staging, file)
     const hash = createHash("sha256")
     let bytes = 0
     yield* Effect.acquireUseRelease(
@@ -267,13 +282,36 @@ const writeFile = <E>(
         ).pipe(Effect.zipRight(attempt(target, `flushing ${file.path}`, () => handle.sync()))),
       (handle) => Effect.promise(() => handle.close())
     )
-    if (file.lastModified !== undefined) {
-      const mtime = new Date(file.lastModified)
-      yield* attempt(target, `setting the modification time of ${file.path}`, () =>
-        fs.utimes(destination, mtime, mtime)
-      )
-    }
+    yield* keepModificationTime(target, destination, file)
     return { path: file.path, bytes, sha256: hash.digest("hex") }
+  })
+
+const HASH_CHUNK_BYTES = 4 * 1024 * 1024
+
+/**
+ * A file copied by the file system (a reflink where the file system can, a kernel copy
+ * otherwise), then read back once for its checksum and fsynced.
+ */
+const copyLocalFile = (
+  target: Target,
+  staging: string,
+  file: FileToWrite,
+  from: FileLocation
+): Effect.Effect<Option.Option<WrittenFile>, SinkError> =>
+  Effect.gen(function* () {
+    const destination = yield* stagedPath(target, staging, file)
+    yield* attempt(target, `copying ${file.path}`, () =>
+      fs.copyFile(from.path, destination, fsConstants.COPYFILE_FICLONE)
+    )
+    const hash = createHash("sha256")
+    yield* attempt(target, `checksumming ${file.path}`, () =>
+      pipeline(createReadStream(destination, { highWaterMark: HASH_CHUNK_BYTES }), hash)
+    )
+    const { size } = yield* attempt(target, `flushing ${file.path}`, () =>
+      fsyncPath(destination).then(() => fs.stat(destination))
+    )
+    yield* keepModificationTime(target, destination, file)
+    return Option.some({ path: file.path, bytes: size, sha256: hash.digest("hex") })
   })
 
 const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWriter, SinkError, Scope.Scope> =>
@@ -326,6 +364,10 @@ const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWr
       write: <E>(file: FileToWrite, content: Stream.Stream<Uint8Array, E>) =>
         writeFile(target, staging, file, content).pipe(
           Effect.tap((result) => Effect.sync(() => written.set(result.path, result)))
+        ),
+      copy: (file, from) =>
+        copyLocalFile(target, staging, file, from).pipe(
+          Effect.tap((result) => Effect.sync(() => Option.map(result, (copied) => written.set(copied.path, copied))))
         ),
       commit,
       abort

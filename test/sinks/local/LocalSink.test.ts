@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -102,6 +103,36 @@ describe("local sink: atomic publish", () => {
       expect(manifest.files.map((file) => file.path)).toEqual(["nested/part-2.csv", "part-1.csv"])
       expect(yield* Effect.flatMap(session(root), (s) => s.isCommitted({ path: "sales" }, "run-1"))).toBe(true)
       expect(yield* Effect.flatMap(session(root), (s) => s.isCommitted({ path: "sales" }, "run-2"))).toBe(false)
+    })
+  )
+
+  it.scoped("copies a file by the file system, staged like a written one, with its checksum and time", () =>
+    Effect.gen(function* () {
+      const root = freshRoot()
+      const original = path.join(base, `source-${roots}.bin`)
+      const content = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) % 251)
+      fs.writeFileSync(original, content)
+      const lastModified = Date.UTC(2026, 0, 2, 3, 4, 5, 678)
+      const target = path.join(root, "sales")
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const writer = yield* openWriter(root, "run-copy")
+          const copied = yield* writer.copy!({ path: "deep/blob.bin", lastModified }, { kind: "local", path: original })
+          expect(Option.getOrThrow(copied)).toEqual({
+            path: "deep/blob.bin",
+            bytes: content.length,
+            sha256: sha256(original)
+          })
+          expect(visible(target)).toEqual([])
+          yield* writer.commit({ runId: "run-copy", watermark: null, rows: 0 })
+        })
+      )
+      const published = path.join(target, "deep", "blob.bin")
+      expect(fs.readFileSync(published).equals(Buffer.from(content))).toBe(true)
+      expect(Math.round(fs.statSync(published).mtimeMs)).toBe(lastModified)
+      expect(manifestOf(target, "run-copy").files).toEqual([
+        { path: "deep/blob.bin", bytes: content.length, sha256: sha256(original) }
+      ])
     })
   )
 

@@ -1,0 +1,143 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { createHash } from "node:crypto"
+import type { SourceError } from "../../core/Errors.js"
+import type { FileWriter, WrittenFile } from "../../core/Sink.js"
+import type { FileAccess, FileEntry } from "../../core/Source.js"
+import { copyFiles } from "../../core/Transfer.js"
+
+/** A file store held in a map; `onRead` runs after each read, to change a file under the copier's feet. */
+const memoryFiles = (files: Map<string, string>, onRead: (path: string) => void = () => {}) => {
+  const versions = new Map<string, number>()
+  const entry = (path: string): FileEntry => ({
+    path,
+    size: Buffer.byteLength(files.get(path)!),
+    lastModified: 1_000 + [...files.keys()].indexOf(path),
+    etag: `${path}@${versions.get(path) ?? 0}`
+  })
+  const access: FileAccess<null> = {
+    list: () => Stream.fromIterable([...files.keys()].sort().map(entry)),
+    read: (_, file) =>
+      Stream.suspend(() => {
+        const bytes = new TextEncoder().encode(files.get(file.path)!)
+        onRead(file.path)
+        return Stream.make(bytes)
+      }),
+    stat: (_, path) => Effect.succeed(entry(path))
+  }
+  const change = (path: string, content: string) => {
+    files.set(path, content)
+    versions.set(path, (versions.get(path) ?? 0) + 1)
+  }
+  return { access, change }
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
+
+/** A writer keeping what it was given; `copies` decides whether it copies in place, from `source`. */
+const memoryWriter = (copies: boolean | "refuses", source = new Map<string, string>()) => {
+  const streamed: Array<string> = []
+  const copied: Array<string> = []
+  const content = new Map<string, string>()
+  const writer: FileWriter = {
+    write: (file, bytes) =>
+      Effect.map(Stream.runCollect(bytes), (chunks): WrittenFile => {
+        const text = [...chunks].map((chunk) => new TextDecoder().decode(chunk)).join("")
+        streamed.push(file.path)
+        content.set(file.path, text)
+        return { path: file.path, bytes: Buffer.byteLength(text), sha256: sha256(text) }
+      }),
+    ...(copies === false
+      ? {}
+      : {
+          copy: (file) =>
+            Effect.sync(() => {
+              if (copies === "refuses") return Option.none()
+              const text = source.get(file.path)!
+              copied.push(file.path)
+              return Option.some({ path: file.path, bytes: Buffer.byteLength(text), sha256: sha256(text) })
+            })
+        }),
+    commit: () => Effect.die("not committed in these tests"),
+    abort: Effect.void
+  }
+  return { writer, streamed, copied, content }
+}
+
+const copy = (access: FileAccess<null>, writer: FileWriter) =>
+  copyFiles({
+    access,
+    dataset: null,
+    range: { after: Option.none(), until: Number.MAX_SAFE_INTEGER },
+    writer,
+    report: () => Effect.void,
+    store: "memory"
+  })
+
+describe("copyFiles", () => {
+  const files = () =>
+    new Map([
+      ["a.txt", "alpha"],
+      ["b/c.txt", "gamma"]
+    ])
+
+  it.effect("streams each file through the writer when the source cannot say where it is", () =>
+    Effect.gen(function* () {
+      const { access } = memoryFiles(files())
+      const target = memoryWriter(true)
+      const result = yield* copy(access, target.writer)
+      expect(target.streamed).toEqual(["a.txt", "b/c.txt"])
+      expect(target.copied).toEqual([])
+      expect(result).toMatchObject({ files: 2, bytes: 10, copiedInStore: 0 })
+      expect(Option.getOrThrow(result.watermark).path).toBe("b/c.txt")
+    })
+  )
+
+  it.effect("copies inside the store when both sides can, and streams when the writer declines", () =>
+    Effect.gen(function* () {
+      const source = files()
+      const { access } = memoryFiles(source)
+      const located: FileAccess<null> = {
+        ...access,
+        locate: (_, file) => Effect.succeed({ kind: "local", path: `/store/${file.path}` })
+      }
+      const inStore = memoryWriter(true, source)
+      expect(yield* copy(located, inStore.writer)).toMatchObject({ files: 2, copiedInStore: 2 })
+      expect(inStore.copied).toEqual(["a.txt", "b/c.txt"])
+      expect(inStore.streamed).toEqual([])
+
+      const declining = memoryWriter("refuses")
+      expect(yield* copy(located, declining.writer)).toMatchObject({ files: 2, copiedInStore: 0 })
+      expect(declining.streamed).toEqual(["a.txt", "b/c.txt"])
+    })
+  )
+
+  it.effect("copies a file again when it changed while it was read, and delivers the new content", () =>
+    Effect.gen(function* () {
+      let changes = 0
+      const store = memoryFiles(files(), (path) => {
+        if (path === "a.txt" && changes++ === 0) store.change("a.txt", "alpha, rewritten")
+      })
+      const target = memoryWriter(false)
+      const result = yield* copy(store.access, target.writer)
+      expect(target.content.get("a.txt")).toBe("alpha, rewritten")
+      expect(target.streamed.filter((path) => path === "a.txt")).toHaveLength(2)
+      expect(result.files).toBe(2)
+    })
+  )
+
+  it.effect("fails, naming the file, when it keeps changing", () =>
+    Effect.gen(function* () {
+      let version = 0
+      const store = memoryFiles(files(), (path) => {
+        if (path === "b/c.txt") store.change(path, `gamma ${++version}`)
+      })
+      const error = yield* Effect.flip(copy(store.access, memoryWriter(false).writer))
+      expect(error._tag).toBe("SourceError")
+      expect((error as SourceError).file).toBe("b/c.txt")
+      expect(error.message).toBe("b/c.txt kept changing while it was copied (3 attempts); try again when it is stable")
+    })
+  )
+})
