@@ -1,0 +1,583 @@
+/**
+ * The PostgreSQL sink receives a dataset into a table and publishes it atomically:
+ *
+ * 1. `tables.open` checks the target against the dataset's columns (nothing changes
+ *    yet), creates an UNLOGGED staging table in Ferry's schema `_ferry`, named from
+ *    the target and the run id, and removes staging tables that crashed runs left;
+ * 2. `write` encodes each batch as COPY BINARY and streams it into the staging table
+ *    through one `COPY … FROM STDIN` on the writer's own connection;
+ * 3. `commit` publishes in one transaction: it records the run id in
+ *    `_ferry.commits` (a run already recorded changes nothing: `alreadyCommitted`),
+ *    creates the schema and the table if they are missing, adds new source columns,
+ *    moves the staged rows into the target by mode, and drops the staging table.
+ *
+ * `replace` deletes the target's rows and inserts the staged ones in that transaction:
+ * readers keep seeing the old rows until it commits and the new ones after, at every
+ * isolation level, and the table keeps its grants, indexes, views and constraints.
+ * (TRUNCATE is faster but not MVCC-safe: a reader whose snapshot predates it would find
+ * the table empty. A swap by rename would drop grants and dependent views.)
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type pg from "pg"
+import type { TableName } from "../../connectors/postgres/Identifiers.js"
+import {
+  displayTableName,
+  parseTableName,
+  qualifiedName,
+  quoteIdentifier
+} from "../../connectors/postgres/Identifiers.js"
+import type { OpenedPool } from "../../connectors/postgres/PostgresStore.js"
+import { describePgError, openPool, PostgresStoreConfig } from "../../connectors/postgres/PostgresStore.js"
+import { pgTypeFor } from "../../connectors/postgres/PostgresTypes.js"
+import type { Batch } from "../../core/Batch.js"
+import { SinkError } from "../../core/Errors.js"
+import type { CommitRequest, Delivery, SinkConnector, SinkSession, TableWriter, WriteOptions } from "../../core/Sink.js"
+import type { StoreContext } from "../../core/Source.js"
+import type { Column } from "../../core/Types.js"
+import type { CopyColumn } from "./internal/CopyBinaryEncode.js"
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeBatch, EncodeFailure } from "./internal/CopyBinaryEncode.js"
+import type { CopyIn } from "./internal/CopyIn.js"
+import { startCopyIn } from "./internal/CopyIn.js"
+import type { LoadColumn } from "./internal/Statements.js"
+import {
+  addColumns,
+  ADVISORY_LOCK,
+  BOOKKEEPING_LOCK,
+  COMMITS_TABLE,
+  COMMITTED_ROWS,
+  commentStaging,
+  copyIntoStaging,
+  CREATE_BOOKKEEPING,
+  createStaging,
+  createTarget,
+  FERRY_SCHEMA,
+  insertFromStaging,
+  mergeFromStaging,
+  RECORD_COMMIT,
+  STAGING_TABLES_QUERY,
+  stagingLock,
+  stagingName,
+  stagingPrefix,
+  stagingTable,
+  TABLE_QUERY,
+  targetLock,
+  UNIQUE_KEYS_QUERY,
+  upsertFromStaging
+} from "./internal/Statements.js"
+import type { TargetColumn, TargetColumnRow } from "./internal/TargetPlan.js"
+import { planTarget, TARGET_COLUMNS_QUERY, targetColumnOfRow } from "./internal/TargetPlan.js"
+
+const TABLE_DESCRIPTION =
+  "The table that receives the dataset, as schema.table (or table, in the first schema of the user's search_path). " +
+  'Unquoted names fold to lower case; write "Quoted Names" for capitals, spaces or other characters. ' +
+  "The schema and the table are created when missing."
+
+export const PostgresTargetConfig = Schema.Struct({
+  table: Schema.String.pipe(
+    Schema.filter((text) => Either.match(parseTableName(text), { onLeft: (message) => message, onRight: () => true }))
+  ).annotations({
+    description: TABLE_DESCRIPTION,
+    examples: ["public.sales", 'analytics."Order Lines"', "sales"]
+  })
+}).annotations({ identifier: "PostgresTargetConfig", description: "A table of a PostgreSQL store." })
+export type PostgresTargetConfig = typeof PostgresTargetConfig.Type
+
+/** A target with its schema known: the one written, or the one the search_path gives. */
+interface Target {
+  readonly store: string
+  /** The target as the config writes it, for messages. */
+  readonly shown: string
+  readonly schema: string
+  readonly name: string
+  /** `"schema"."name"`: the SQL name, and the target's key in `_ferry.commits`. */
+  readonly sql: string
+}
+
+/** What a session shares with its writers. */
+interface Session {
+  readonly store: string
+  readonly opened: OpenedPool
+}
+
+/** Lock waits of the statements that clean up after an aborted load, which must not hang a run. */
+const CLEANUP_LOCK_TIMEOUT = "10s"
+
+/** MERGE arrived in PostgreSQL 15 (server_version_num 150000). */
+const MERGE_VERSION = 150_000
+
+const COPY_CONTEXT = /line (\d+), column c(\d+)/
+
+/**
+ * A driver error as a sentence: what the sink was doing, the table, and, for an error
+ * in the staged data, the row and the source column (staging columns are `c0`, `c1`, …).
+ */
+const explain = (
+  session: Session,
+  target: Target,
+  columns: ReadonlyArray<Column>,
+  what: string,
+  error: unknown
+): SinkError => {
+  const driver = (typeof error === "object" && error !== null ? error : {}) as {
+    readonly where?: string
+    readonly detail?: string
+    readonly column?: string
+    readonly code?: string
+  }
+  const located = COPY_CONTEXT.exec(driver.where ?? "")
+  const column = located === null ? undefined : columns[Number(located[2])]?.name
+  const base = describePgError(error, {
+    ...session.opened.context,
+    table: target.shown,
+    ...(column === undefined ? {} : { column })
+  })
+  const where = located === null || column === undefined ? "" : ` (row ${located[1]}, column ${column})`
+  const onColumn = located === null && driver.column !== undefined ? ` (column ${driver.column})` : ""
+  // Constraint violations say which key or value in their detail.
+  const detail = driver.code?.startsWith("23") === true && driver.detail !== undefined ? `: ${driver.detail}` : ""
+  return new SinkError({
+    store: target.store,
+    target: target.shown,
+    message: `${what}: ${base}${where}${onColumn}${detail}`
+  })
+}
+
+const failure = (target: Target, message: string) =>
+  new SinkError({ store: target.store, target: target.shown, message })
+
+const run = <R extends pg.QueryResultRow>(
+  client: pg.ClientBase | pg.Pool,
+  sql: string,
+  values: ReadonlyArray<unknown> = []
+): Effect.Effect<pg.QueryResult<R>, unknown> =>
+  Effect.tryPromise({ try: () => client.query<R>(sql, values as Array<unknown>), catch: (error) => error })
+
+/** The target with its schema: as written, else where the search_path finds the table, else its first schema. */
+const resolveTarget = (session: Session, config: PostgresTargetConfig): Effect.Effect<Target, SinkError> =>
+  Effect.gen(function* () {
+    const parsed = parseTableName(config.table)
+    if (Either.isLeft(parsed)) {
+      return yield* new SinkError({ store: session.store, target: config.table, message: parsed.left })
+    }
+    const table: TableName = parsed.right
+    const schema =
+      table.schema ??
+      (yield* run<{ schema: string | null }>(
+        session.opened.pool,
+        `SELECT coalesce((SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.oid = to_regclass($1)), current_schema()) AS schema`,
+        [qualifiedName(table)]
+      ).pipe(
+        Effect.map((result) => result.rows[0]?.schema ?? null),
+        Effect.mapError(
+          (error) =>
+            new SinkError({
+              store: session.store,
+              target: config.table,
+              message: `finding the table's schema: ${describePgError(error, session.opened.context)}`
+            })
+        )
+      ))
+    if (schema === null) {
+      return yield* new SinkError({
+        store: session.store,
+        target: config.table,
+        message: "the user's search_path names no existing schema; write the table as schema.table"
+      })
+    }
+    return {
+      store: session.store,
+      shown: displayTableName({ schema, name: table.name }),
+      schema,
+      name: table.name,
+      sql: qualifiedName({ schema, name: table.name })
+    }
+  })
+
+const isCommitted = (session: Session, config: PostgresTargetConfig, runId: string) =>
+  Effect.gen(function* () {
+    const target = yield* resolveTarget(session, config)
+    const pool = session.opened.pool
+    return yield* Effect.gen(function* () {
+      const present = yield* run<{ present: boolean }>(pool, `SELECT to_regclass($1) IS NOT NULL AS present`, [
+        COMMITS_TABLE
+      ])
+      if (present.rows[0]?.present !== true) return false
+      const found = yield* run(pool, `SELECT 1 FROM ${COMMITS_TABLE} WHERE "target" = $1 AND "run_id" = $2`, [
+        target.sql,
+        runId
+      ])
+      return found.rows.length > 0
+    }).pipe(Effect.mapError((error) => explain(session, target, [], `reading run ${runId}'s commit`, error)))
+  })
+
+/** The columns' PostgreSQL types, or the first column that has none. */
+const loadColumnsOf = (target: Target, columns: ReadonlyArray<Column>) =>
+  Effect.forEach(columns, (column) =>
+    Either.match(pgTypeFor(column.type), {
+      onLeft: (message) => Effect.fail(failure(target, `column ${column.name}: ${message}`)),
+      onRight: (type): Effect.Effect<LoadColumn> =>
+        Effect.succeed({ name: column.name, sqlType: type.sql, nullable: column.nullable })
+    })
+  )
+
+/** Where each key column is among the columns; a merge needs a key, and every key column must be loaded. */
+const keyIndicesOf = (target: Target, columns: ReadonlyArray<Column>, options: WriteOptions) =>
+  Effect.gen(function* () {
+    if (options.mode === "merge" && options.key.length === 0) {
+      return yield* failure(target, "a merge needs a key (incremental: { key: [...] })")
+    }
+    const indices = options.key.map((name) => columns.findIndex((column) => column.name === name))
+    const missing = options.key.filter((_, i) => indices[i]! < 0)
+    if (missing.length > 0) {
+      return yield* failure(
+        target,
+        `key column ${missing.join(", ")} is not among the dataset's columns (${columns.map((c) => c.name).join(", ")})`
+      )
+    }
+    return indices
+  })
+
+/** The table's OID and its columns, or `undefined` when it does not exist; anything but a table is refused. */
+const readTarget = (client: pg.ClientBase, target: Target) =>
+  Effect.gen(function* () {
+    const table = yield* run<{ oid: string; kind: string }>(client, TABLE_QUERY, [target.schema, target.name])
+    const found = table.rows[0]
+    if (found === undefined) return undefined
+    if (found.kind !== "r" && found.kind !== "p") {
+      return yield* Effect.fail(failure(target, `${target.shown} exists and is not a table (relkind ${found.kind})`))
+    }
+    const columns = yield* run<TargetColumnRow>(client, TARGET_COLUMNS_QUERY, [found.oid])
+    return { oid: found.oid, columns: columns.rows.map(targetColumnOfRow) }
+  })
+
+const checkPlan = (target: Target, columns: ReadonlyArray<Column>, existing: ReadonlyArray<TargetColumn>) =>
+  Either.match(planTarget(target.shown, columns, existing), {
+    onLeft: (message) => Effect.fail(failure(target, message)),
+    onRight: Effect.succeed
+  })
+
+const openWriter = (
+  session: Session,
+  config: PostgresTargetConfig,
+  columns: ReadonlyArray<Column>,
+  options: WriteOptions
+): Effect.Effect<TableWriter, SinkError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const target = yield* resolveTarget(session, config)
+    const loadColumns = yield* loadColumnsOf(target, columns)
+    const keyIndices = yield* keyIndicesOf(target, columns, options)
+    const copyColumns: ReadonlyArray<CopyColumn> = columns.map((column) => ({ column, json: "json" }))
+    const staging = stagingName(target.sql, options.runId)
+    const stagingSql = stagingTable(staging)
+    const fail = (what: string) => (error: unknown) =>
+      error instanceof SinkError ? error : explain(session, target, columns, what, error)
+
+    // The writer's own connection: the COPY and the commit run on it. One left mid-COPY
+    // or mid-transaction is closed rather than returned to the pool.
+    const connection = { broken: false, released: false }
+    const client = yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => session.opened.pool.connect(), catch: fail("connecting") }),
+      (client) => Effect.sync(() => release(client, connection.broken))
+    )
+    const release = (opened: pg.PoolClient, destroy: boolean) => {
+      if (connection.released) return
+      connection.released = true
+      opened.release(destroy ? true : undefined)
+    }
+
+    yield* ensureBookkeeping(client).pipe(Effect.mapError(fail("creating Ferry's bookkeeping table")))
+    yield* dropStaleStaging(client, target.sql, staging).pipe(
+      Effect.mapError(fail("removing left-over staging tables"))
+    )
+    // Refuse an incompatible target before any row moves; commit checks again under its lock.
+    const existing = yield* readTarget(client, target).pipe(Effect.mapError(fail("reading the target table")))
+    if (existing !== undefined) yield* checkPlan(target, columns, existing.columns)
+
+    const locked = yield* run<{ locked: boolean }>(client, `SELECT pg_try_advisory_lock(${ADVISORY_LOCK}) AS locked`, [
+      stagingLock(staging)
+    ]).pipe(Effect.mapError(fail("locking the staging table")))
+    if (locked.rows[0]?.locked !== true) {
+      return yield* failure(
+        target,
+        `run ${options.runId} is already being written into ${target.shown} by another session`
+      )
+    }
+    yield* Effect.forEach(
+      [
+        `DROP TABLE IF EXISTS ${stagingSql}`,
+        createStaging(stagingSql, loadColumns, options.mode === "merge"),
+        commentStaging(stagingSql, target.sql, options.runId)
+      ],
+      (sql) => run(client, sql)
+    ).pipe(Effect.mapError(fail("creating the staging table")))
+
+    let copy: CopyIn | undefined
+    let copyOpen = false
+    let finished = false
+    let rows = 0
+    let bytes = 0
+
+    /** Drops the staging table on this connection, or, when it cannot be trusted, closes it and drops it from another. */
+    const dropStaging: Effect.Effect<void> = Effect.suspend(() => {
+      if (connection.broken) {
+        release(client, true)
+        return run(
+          session.opened.pool,
+          `BEGIN; SET LOCAL lock_timeout = '${CLEANUP_LOCK_TIMEOUT}'; DROP TABLE IF EXISTS ${stagingSql}; COMMIT`
+        )
+      }
+      return run(client, `DROP TABLE IF EXISTS ${stagingSql}`).pipe(
+        Effect.zipRight(run(client, `SELECT pg_advisory_unlock(${ADVISORY_LOCK})`, [stagingLock(staging)])),
+        Effect.tapError(() => Effect.sync(() => (connection.broken = true)))
+      )
+    }).pipe(Effect.ignore)
+
+    const abort: Effect.Effect<void> = Effect.suspend(() => {
+      if (finished) return Effect.void
+      finished = true
+      // A COPY in flight cannot be left cleanly without waiting on the server: close the connection instead.
+      if (copyOpen) connection.broken = true
+      return dropStaging
+    })
+    yield* Effect.addFinalizer(() => abort)
+
+    const write = (batch: Batch): Effect.Effect<void, SinkError> =>
+      Effect.gen(function* () {
+        if (finished) return yield* failure(target, "the writer was already committed or aborted")
+        const fields = batch.schema.fields
+        if (fields.length !== columns.length || fields.some((field, i) => field.name !== columns[i]!.name)) {
+          return yield* failure(
+            target,
+            `a batch has columns ${fields.map((f) => f.name).join(", ")}, not the ${columns.map((c) => c.name).join(", ")} the writer was opened with`
+          )
+        }
+        if (options.mode === "merge") {
+          for (const index of keyIndices) {
+            if (batch.data.children[index]!.nullCount > 0) {
+              return yield* failure(
+                target,
+                `key column ${columns[index]!.name} is NULL in a row; a row without its key cannot be merged`
+              )
+            }
+          }
+        }
+        const encoded = encodeBatch(copyColumns, batch)
+        if (encoded instanceof EncodeFailure) {
+          return yield* failure(target, `column ${encoded.column}: ${encoded.message}`)
+        }
+        if (copy === undefined) {
+          copy = startCopyIn(client, copyIntoStaging(stagingSql, columns.length))
+          copyOpen = true
+          yield* copy.write(COPY_BINARY_HEADER).pipe(Effect.mapError(fail("loading the staging table")))
+        }
+        yield* copy.write(encoded).pipe(Effect.mapError(fail("loading the staging table")))
+        rows += batch.numRows
+        bytes += encoded.length
+      })
+
+    const endCopy = Effect.gen(function* () {
+      if (copy === undefined) return
+      yield* copy.write(COPY_BINARY_TRAILER)
+      const counted = yield* copy.finish
+      copyOpen = false
+      if (counted !== rows) {
+        return yield* failure(target, `the server counted ${counted} rows loaded, and ${rows} were sent`)
+      }
+    }).pipe(Effect.mapError(fail("loading the staging table")))
+
+    const publish = (request: CommitRequest) =>
+      Effect.gen(function* () {
+        yield* run(client, `SELECT pg_advisory_xact_lock(${ADVISORY_LOCK})`, [targetLock(target.sql)])
+        const recorded = yield* run(client, RECORD_COMMIT, [
+          target.sql,
+          request.runId,
+          options.dataset,
+          options.mode,
+          rows,
+          JSON.stringify(request.watermark ?? null)
+        ])
+        if (recorded.rows.length === 0) {
+          const previous = yield* run<{ rows: number }>(client, COMMITTED_ROWS, [target.sql, request.runId])
+          return { published: false, rows: previous.rows[0]?.rows ?? 0 }
+        }
+        yield* ensureSchema(client, target.schema)
+        const current = yield* readTarget(client, target)
+        if (current === undefined) {
+          yield* run(client, createTarget(target.sql, loadColumns, options.key))
+        } else {
+          const plan = yield* checkPlan(target, columns, current.columns)
+          const added = loadColumns.filter((column) => plan.added.some((c) => c.name === column.name))
+          if (added.length > 0) yield* run(client, addColumns(target.sql, added))
+        }
+        yield* moveStagedRows(client, target, loadColumns, keyIndices, current?.oid, stagingSql, options)
+        yield* run(client, `DROP TABLE ${stagingSql}`)
+        return { published: true, rows }
+      })
+
+    const commit = (request: CommitRequest): Effect.Effect<Delivery, SinkError> =>
+      Effect.gen(function* () {
+        if (finished) return yield* failure(target, "the writer was already committed or aborted")
+        yield* endCopy
+        const outcome = yield* inTransaction(client, connection, publish(request)).pipe(
+          Effect.mapError(fail("publishing the load"))
+        )
+        finished = true
+        if (!outcome.published) {
+          yield* dropStaging
+          return { rows: outcome.rows, bytes: 0, files: 0, alreadyCommitted: true }
+        }
+        yield* run(client, `SELECT pg_advisory_unlock(${ADVISORY_LOCK})`, [stagingLock(staging)]).pipe(
+          Effect.catchAll(() => Effect.sync(() => (connection.broken = true)))
+        )
+        return { rows: outcome.rows, bytes, files: 0, alreadyCommitted: false }
+      })
+
+    return { write, commit, abort } satisfies TableWriter
+  })
+
+/**
+ * Runs `body` in a transaction that commits when `body` says it published and rolls
+ * back otherwise (a run already recorded) or on failure. A connection interrupted
+ * mid-transaction is marked broken: the pool closes it, and the server rolls back.
+ */
+const inTransaction = <E>(
+  client: pg.ClientBase,
+  connection: { broken: boolean },
+  body: Effect.Effect<{ readonly published: boolean; readonly rows: number }, E>
+) =>
+  Effect.gen(function* () {
+    yield* run(client, "BEGIN")
+    const exit = yield* Effect.exit(body)
+    if (Exit.isSuccess(exit) && exit.value.published) {
+      yield* run(client, "COMMIT")
+      return exit.value
+    }
+    yield* run(client, "ROLLBACK").pipe(Effect.catchAll(() => Effect.sync(() => (connection.broken = true))))
+    return yield* exit
+  }).pipe(Effect.onInterrupt(() => Effect.sync(() => (connection.broken = true))))
+
+/** Moves the staged rows into the target by mode, inside the commit's transaction. */
+const moveStagedRows = (
+  client: pg.ClientBase,
+  target: Target,
+  loadColumns: ReadonlyArray<LoadColumn>,
+  keyIndices: ReadonlyArray<number>,
+  targetOid: string | undefined,
+  staging: string,
+  options: WriteOptions
+) =>
+  Effect.gen(function* () {
+    switch (options.mode) {
+      case "replace":
+        yield* run(client, `DELETE FROM ${target.sql}`)
+        yield* run(client, insertFromStaging(target.sql, loadColumns, staging))
+        return
+      case "append":
+        yield* run(client, insertFromStaging(target.sql, loadColumns, staging))
+        return
+      case "merge": {
+        // A table just created has the key as its primary key.
+        const keyed = targetOid === undefined || (yield* hasUniqueKey(client, targetOid, options.key))
+        if (keyed) {
+          yield* run(client, upsertFromStaging(target.sql, loadColumns, keyIndices, staging))
+          return
+        }
+        const version = yield* run<{ version: number }>(
+          client,
+          `SELECT current_setting('server_version_num')::int AS version`
+        )
+        if ((version.rows[0]?.version ?? 0) < MERGE_VERSION) {
+          return yield* failure(
+            target,
+            `merging into ${target.shown} needs a unique index on (${options.key.join(", ")}), or PostgreSQL 15 or later for MERGE`
+          )
+        }
+        yield* run(client, mergeFromStaging(target.sql, loadColumns, keyIndices, staging))
+        return
+      }
+    }
+  })
+
+/** True when a unique index of the table has exactly the key's columns, so that ON CONFLICT can use it. */
+const hasUniqueKey = (client: pg.ClientBase, oid: string, key: ReadonlyArray<string>) =>
+  Effect.map(run<{ columns: Array<string> }>(client, UNIQUE_KEYS_QUERY, [oid]), (result) => {
+    const wanted = [...key].sort().join("\u0000")
+    return result.rows.some((row) => [...row.columns].sort().join("\u0000") === wanted)
+  })
+
+/** Creates the schema when it is missing, under a lock so that two loads into one new schema do not collide. */
+const ensureSchema = (client: pg.ClientBase, schema: string) =>
+  Effect.gen(function* () {
+    const exists = yield* run(client, `SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1`, [schema])
+    if (exists.rows.length > 0) return
+    yield* run(client, `SELECT pg_advisory_xact_lock(${ADVISORY_LOCK})`, [`ferry schema ${schema}`])
+    yield* run(client, `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`)
+  })
+
+/** Creates `_ferry` and its commits table once per database. */
+const ensureBookkeeping = (client: pg.ClientBase) =>
+  Effect.gen(function* () {
+    const present = yield* run<{ present: boolean }>(client, `SELECT to_regclass($1) IS NOT NULL AS present`, [
+      COMMITS_TABLE
+    ])
+    if (present.rows[0]?.present === true) return
+    yield* run(client, "BEGIN")
+    const created = yield* Effect.exit(
+      Effect.gen(function* () {
+        yield* run(client, `SELECT pg_advisory_xact_lock(${ADVISORY_LOCK})`, [BOOKKEEPING_LOCK])
+        for (const sql of CREATE_BOOKKEEPING) yield* run(client, sql)
+      })
+    )
+    yield* run(client, Exit.isSuccess(created) ? "COMMIT" : "ROLLBACK")
+    return yield* created
+  })
+
+/**
+ * Drops the staging tables of this target that no live session holds: a crashed run's.
+ * A writer holds a session lock on its staging table's name while it lives.
+ */
+const dropStaleStaging = (client: pg.ClientBase, target: string, own: string) =>
+  Effect.gen(function* () {
+    const found = yield* run<{ name: string }>(client, STAGING_TABLES_QUERY, [stagingPrefix(target)])
+    for (const { name } of found.rows) {
+      if (name === own) continue
+      const locked = yield* run<{ locked: boolean }>(
+        client,
+        `SELECT pg_try_advisory_lock(${ADVISORY_LOCK}) AS locked`,
+        [stagingLock(name)]
+      )
+      if (locked.rows[0]?.locked !== true) continue
+      yield* run(client, `DROP TABLE IF EXISTS ${quoteIdentifier(FERRY_SCHEMA)}.${quoteIdentifier(name)}`)
+      yield* run(client, `SELECT pg_advisory_unlock(${ADVISORY_LOCK})`, [stagingLock(name)])
+    }
+  })
+
+const openSession = (
+  config: PostgresStoreConfig,
+  context: StoreContext
+): Effect.Effect<SinkSession<PostgresTargetConfig>, SinkError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const opened = yield* openPool(config, context.store).pipe(
+      Effect.mapError((error) => new SinkError({ store: context.store, message: error.message }))
+    )
+    const session: Session = { store: context.store, opened }
+    return {
+      describeTarget: (target) => target.table,
+      tables: { open: (target, columns, options) => openWriter(session, target, columns, options) },
+      isCommitted: (target, runId) => isCommitted(session, target, runId)
+    }
+  })
+
+export const postgresSink: SinkConnector<PostgresStoreConfig, PostgresTargetConfig> = {
+  type: "postgres",
+  description:
+    "A PostgreSQL database. Tables arrive by COPY into a staging table and are published in one transaction: replaced, appended or merged on the key.",
+  storeConfig: PostgresStoreConfig,
+  targetConfig: PostgresTargetConfig,
+  open: openSession
+}
