@@ -1,12 +1,13 @@
 /** The connectors that ship with Ferry, declared as a plugin like any other. */
 import { localSource } from "../connectors/local/LocalSource.js"
+import { postgresSource } from "../connectors/postgres/PostgresSource.js"
 import type { Plugin } from "../core/Plugin.js"
 import { localSink } from "../sinks/local/LocalSink.js"
 
 export const builtins: ReadonlyArray<Plugin> = [
   {
     name: "ferry (built-in)",
-    sources: [localSource],
+    sources: [localSource, postgresSource],
     sinks: [localSink]
   }
 ]

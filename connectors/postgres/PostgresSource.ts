@@ -1,0 +1,594 @@
+/**
+ * PostgreSQL as a source: tables, views and read-only queries, read with
+ * `COPY (SELECT …) TO STDOUT (FORMAT binary)` and decoded straight into Arrow batches
+ * (internal/CopyBinary.ts). The column selection and the row filter go into the
+ * query; so does the incremental range, in (cursor, key…) order, so that every page
+ * carries the watermark of its last row.
+ *
+ * One session is one consistent picture of the database: when it opens, a holder
+ * connection starts a REPEATABLE READ, READ ONLY transaction and exports its snapshot,
+ * and every read runs on a connection of its own in a READ ONLY transaction on that
+ * snapshot. Datasets read concurrently still see one instant, and rows committed
+ * after it wait for the next run; that instant is the upper bound of incremental reads.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type pg from "pg"
+import { to as copyTo } from "pg-copy-streams"
+import type { Batch } from "../../core/Batch.js"
+import { DEFAULT_BATCH_ROWS, emptyBatch, makeColumnReader } from "../../core/Batch.js"
+import type { CursorPosition } from "../../core/Cursor.js"
+import { decodeWatermark, makeCursor } from "../../core/Cursor.js"
+import { SourceError } from "../../core/Errors.js"
+import { filterToSql } from "../../core/Filter.js"
+import { makeBatch } from "../../core/Rows.js"
+import type { DatasetDescription, ReadPlan, SourceConnector, SourceSession, StoreContext } from "../../core/Source.js"
+import type { Column, LogicalType } from "../../core/Types.js"
+import { toSchema, unitsPerSecond } from "../../core/Types.js"
+import type { Value } from "../../core/Values.js"
+import { compareValues, formatText } from "../../core/Values.js"
+import { CursorWatermark } from "../../core/Watermark.js"
+import { displayTableName, parseTableName, qualifiedName, quoteIdentifier } from "./Identifiers.js"
+import { CopyBinaryDecoder, CopyDecodeError } from "./internal/CopyBinary.js"
+import { quoteString, sqlLiteral } from "./internal/Literals.js"
+import type { OpenedPool, PgErrorContext } from "./PostgresStore.js"
+import { describePgError, openPool, PostgresError, PostgresStoreConfig, runQuery } from "./PostgresStore.js"
+import type { MappedColumn, PgColumn, PgType } from "./PostgresTypes.js"
+import { isBuiltinMapped, mapColumn, pgTypeOfRow, TYPE_CATALOG_QUERY } from "./PostgresTypes.js"
+
+const TableNameText = Schema.NonEmptyString.pipe(
+  Schema.filter((text) => Either.match(parseTableName(text), { onLeft: (message) => message, onRight: () => true }))
+)
+
+export const PostgresDatasetConfig = Schema.Struct({
+  table: Schema.optional(
+    TableNameText.annotations({
+      description:
+        'A table, as table or schema.table; quote names with capitals, spaces or other characters ("Order Lines").',
+      examples: ["public.sales", '"Sales EU"."Order Lines"']
+    })
+  ),
+  view: Schema.optional(
+    TableNameText.annotations({
+      description: "A view, as view or schema.view.",
+      examples: ["reporting.monthly_totals"]
+    })
+  ),
+  query: Schema.optional(
+    Schema.NonEmptyString.annotations({
+      description:
+        "A SELECT whose rows are the dataset; it runs in a read-only transaction, and the dataset's column selection, filter and incremental range apply to its result.",
+      examples: ["SELECT id, region, amount, updated_at FROM sales WHERE NOT test"]
+    })
+  ),
+  batch_rows: Schema.optional(
+    Schema.Int.pipe(Schema.between(1, 1_000_000)).annotations({
+      description: `Rows per batch (default ${DEFAULT_BATCH_ROWS}); batches are also cut at 32 MiB.`
+    })
+  )
+})
+  .pipe(
+    Schema.filter((dataset) => {
+      const given = (["table", "view", "query"] as const).filter((key) => dataset[key] !== undefined)
+      return given.length === 1
+        ? undefined
+        : {
+            path: [given[1] ?? "table"],
+            message: "give exactly one of table, view or query"
+          }
+    })
+  )
+  .annotations({ identifier: "PostgresDataset" })
+export type PostgresDatasetConfig = typeof PostgresDatasetConfig.Type
+
+/** A dataset as the FROM item of a SELECT, and as messages name it. */
+interface Relation {
+  readonly sql: string
+  readonly shown: string
+}
+
+const relationOf = (dataset: PostgresDatasetConfig): Relation => {
+  if (dataset.query !== undefined) {
+    return { sql: `(${dataset.query.replace(/[\s;]+$/, "")})`, shown: "the dataset's query" }
+  }
+  // The Schema checked the name when the config was decoded.
+  const table = Either.getOrThrow(parseTableName(dataset.table ?? dataset.view ?? ""))
+  return { sql: qualifiedName(table), shown: displayTableName(table) }
+}
+
+interface Described {
+  readonly relation: Relation
+  readonly columns: ReadonlyArray<MappedColumn>
+}
+
+/** What the session's reads share: the pool, the exported snapshot, and messages' context. */
+interface Session {
+  readonly store: string
+  readonly opened: OpenedPool
+  readonly snapshot: string
+}
+
+const sourceError = (
+  store: string,
+  message: string,
+  extra: { readonly dataset?: string; readonly column?: string } = {}
+): SourceError => new SourceError({ store, message, ...extra })
+
+const fromPostgres = (store: string, dataset?: string) => (error: PostgresError) =>
+  sourceError(store, error.message, dataset === undefined ? {} : { dataset })
+
+/**
+ * A connection in a READ ONLY transaction on the session's snapshot, for the life of
+ * the scope. It goes back to the pool only after `finish` ended its transaction; a
+ * read cut short (an error, an interruption, a consumer that stopped pulling) may be
+ * mid-COPY, so its connection is closed instead.
+ */
+const snapshotConnection = (
+  session: Session
+): Effect.Effect<{ client: pg.PoolClient; finish: Effect.Effect<void, PostgresError> }, PostgresError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { opened, store } = session
+    let clean = false
+    const client = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => opened.pool.connect(),
+        catch: (error) => new PostgresError({ store, message: describePgError(error, opened.context) })
+      }),
+      (client) => Effect.sync(() => client.release(clean ? undefined : true))
+    )
+    yield* runQuery(
+      client,
+      store,
+      `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ${Either.getOrThrow(quoteString(session.snapshot))}; SET LOCAL IntervalStyle = iso_8601`,
+      [],
+      opened.context
+    )
+    const finish = Effect.map(runQuery(client, store, "COMMIT", [], opened.context), () => {
+      clean = true
+    })
+    return { client, finish }
+  })
+
+interface FieldRow {
+  readonly name: string
+  readonly tableID: number
+  readonly columnID: number
+  readonly dataTypeID: number
+  readonly dataTypeModifier: number
+}
+
+/** Columns from the row description of `SELECT * … LIMIT 0`, with NOT NULL from the catalog where they come from a table. */
+const describeRelation = (
+  session: Session,
+  relation: Relation
+): Effect.Effect<ReadonlyArray<MappedColumn>, SourceError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { store } = session
+      const context: PgErrorContext = { ...session.opened.context, table: relation.shown }
+      const failed = fromPostgres(store)
+      const { client, finish } = yield* Effect.mapError(snapshotConnection(session), failed)
+      const probe = yield* Effect.mapError(
+        runQuery(client, store, `SELECT * FROM ${relation.sql} AS ferry_source LIMIT 0`, [], context),
+        failed
+      )
+      const fields = probe.fields as ReadonlyArray<FieldRow>
+      if (fields.length === 0) return yield* sourceError(store, `${relation.shown} has no columns`)
+      const seen = new Set<string>()
+      for (const field of fields) {
+        if (seen.has(field.name)) {
+          return yield* sourceError(
+            store,
+            `${relation.shown} has two columns named ${field.name}; give them distinct names (AS …)`,
+            { column: field.name }
+          )
+        }
+        seen.add(field.name)
+      }
+      const fromTables = fields.filter((field) => field.tableID !== 0)
+      const notNull = new Set<string>()
+      if (fromTables.length > 0) {
+        const result = yield* Effect.mapError(
+          runQuery<{ rel: number; num: number }>(
+            client,
+            store,
+            `SELECT attrelid::int4 AS rel, attnum::int4 AS num FROM pg_catalog.pg_attribute
+             WHERE attnotnull AND (attrelid, attnum) IN (SELECT * FROM unnest($1::oid[], $2::int2[]))`,
+            [fromTables.map((field) => field.tableID), fromTables.map((field) => field.columnID)],
+            context
+          ),
+          failed
+        )
+        for (const row of result.rows) notNull.add(`${row.rel}/${row.num}`)
+      }
+      const unknownOids = [...new Set(fields.map((field) => field.dataTypeID).filter((oid) => !isBuiltinMapped(oid)))]
+      const types = new Map<number, PgType>()
+      if (unknownOids.length > 0) {
+        const result = yield* Effect.mapError(
+          runQuery(client, store, TYPE_CATALOG_QUERY, [unknownOids], context),
+          failed
+        )
+        for (const row of result.rows) {
+          const type = pgTypeOfRow(row as Parameters<typeof pgTypeOfRow>[0])
+          types.set(type.oid, type)
+        }
+      }
+      yield* Effect.mapError(finish, failed)
+      const columns: Array<MappedColumn> = []
+      for (const field of fields) {
+        const column: PgColumn = {
+          name: field.name,
+          oid: field.dataTypeID,
+          typmod: field.dataTypeModifier,
+          nullable: !notNull.has(`${field.tableID}/${field.columnID}`)
+        }
+        const mapped = mapColumn(column, types)
+        if (Either.isLeft(mapped)) {
+          return yield* sourceError(store, `${relation.shown}, column ${field.name}: ${mapped.left}`, {
+            column: field.name
+          })
+        }
+        columns.push(mapped.right)
+      }
+      return columns
+    })
+  )
+
+/** A column as the SELECT list reads it: through its casts, when it is read as text. */
+const columnExpression = (column: MappedColumn): string =>
+  column.casts.reduce((sql, cast) => `(${sql})::${cast}`, quoteIdentifier(column.column.name))
+
+const NANOS_PER_DAY = 86_400_000_000_000n
+
+const floorDiv = (a: bigint, b: bigint): bigint => {
+  const quotient = a / b
+  return a % b !== 0n && a < 0n ? quotient - 1n : quotient
+}
+
+/** The cursor value below which a lookback stops re-reading: rows pass when their cursor is greater. */
+const lookbackBound = (type: LogicalType, cursor: Value, lookbackNanos: bigint): Value => {
+  const perUnit = type.kind === "timestamp" ? 1_000_000_000n / unitsPerSecond(type.unit) : NANOS_PER_DAY
+  const bound = floorDiv(BigInt(cursor as number | bigint) * perUnit - lookbackNanos, perUnit)
+  return type.kind === "date" ? Number(bound) : bound
+}
+
+/** The statement of one read, and what the batches it yields hold. */
+interface ReadStatement {
+  readonly sql: string
+  /** The columns the COPY yields: the plan's, then the cursor and key columns it needs for watermarks. */
+  readonly read: ReadonlyArray<MappedColumn>
+  /** How many of `read` the pages carry. */
+  readonly output: number
+  /** Incremental reads: where the cursor and key columns are in `read`, and the watermark's floor. */
+  readonly ordered: Option.Option<{
+    readonly cursor: number
+    readonly keys: ReadonlyArray<number>
+    readonly since: Option.Option<CursorPosition>
+  }>
+}
+
+const planRead = (
+  described: Described,
+  plan: ReadPlan<CursorWatermark>
+): Either.Either<ReadStatement, { message: string; column?: string }> =>
+  Either.gen(function* () {
+    const { columns, relation } = described
+    const byName = new Map(columns.map((column) => [column.column.name, column]))
+    const find = (name: string, role: string) => {
+      const found = byName.get(name)
+      return found === undefined
+        ? Either.left({
+            message: `${relation.shown} has no column ${name}${role}; its columns are ${columns.map((c) => c.column.name).join(", ")}`,
+            column: name
+          })
+        : Either.right(found)
+    }
+    const wanted = yield* Either.all(
+      Option.getOrElse(plan.columns, () => columns.map((column) => column.column.name)).map((name) => find(name, ""))
+    )
+    if (new Set(wanted.map((column) => column.column.name)).size !== wanted.length) {
+      return yield* Either.left({ message: "the column selection names a column twice" })
+    }
+    const plain = columns.map((column) => column.column)
+
+    let literalProblem: string | undefined
+    const literal = (value: Value, type: LogicalType): string =>
+      Either.match(sqlLiteral(type, value), {
+        onLeft: (message) => {
+          literalProblem ??= message
+          return "NULL"
+        },
+        onRight: (sql) => sql
+      })
+    const conditions: Array<string> = []
+    if (Option.isSome(plan.filter)) {
+      const rendered = filterToSql(
+        plan.filter.value,
+        (name) => {
+          const column = byName.get(name)
+          return column === undefined ? quoteIdentifier(name) : columnExpression(column)
+        },
+        literal,
+        plain
+      )
+      if (Either.isLeft(rendered)) return yield* Either.left({ message: `filter: ${rendered.left}` })
+      conditions.push(rendered.right.sql)
+    }
+
+    let read = wanted
+    let ordered: ReadStatement["ordered"] = Option.none()
+    let orderBy = ""
+    if (Option.isSome(plan.incremental)) {
+      const spec = plan.incremental.value
+      const cursor = yield* find(spec.cursor, " (the incremental cursor)")
+      const keys = yield* Either.all(spec.key.map((name) => find(name, " (an incremental key)")))
+      for (const [role, column] of [["cursor", cursor] as const, ...keys.map((key) => ["key", key] as const)]) {
+        if (column.casts.length > 0) {
+          return yield* Either.left({
+            message:
+              `the ${role} column ${column.column.name} of ${relation.shown} is read through its text form, which does not ` +
+              `order like the column itself; use a column of integers, decimals, dates, timestamps or text, or a query dataset that casts it`,
+            column: column.column.name
+          })
+        }
+      }
+      // Checks the kinds of the cursor and keys, and the lookback, as every source does.
+      yield* Either.mapLeft(makeCursor(spec, plain), (message) => ({
+        message: `${relation.shown}: ${message}`,
+        column: spec.cursor
+      }))
+      const extras = [cursor, ...keys].filter((column) => !read.includes(column))
+      read = [...read, ...extras]
+      const indexOf = (column: MappedColumn) => read.indexOf(column)
+      const cursorSql = quoteIdentifier(cursor.column.name)
+      const keySql = keys.map((key) => quoteIdentifier(key.column.name))
+      let since: Option.Option<CursorPosition> = Option.none()
+      if (plan.mode === "incremental") {
+        if (Option.isSome(plan.after)) {
+          const position = yield* Either.mapLeft(
+            decodeWatermark(
+              plan.after.value,
+              cursor.column,
+              keys.map((key) => key.column)
+            ),
+            (message) => ({ message: `${relation.shown}: ${message}` })
+          )
+          since = Option.some(position)
+          // makeCursor refused an infinite lookback.
+          const lookbackNanos = Option.match(spec.lookback, {
+            onNone: () => 0n,
+            onSome: (duration) => Option.getOrElse(Duration.toNanos(duration), () => 0n)
+          })
+          if (lookbackNanos > 0n) {
+            const bound = lookbackBound(cursor.column.type, position.cursor, lookbackNanos)
+            conditions.push(`${cursorSql} > ${literal(bound, cursor.column.type)}`)
+          } else {
+            const cursorLiteral = literal(position.cursor, cursor.column.type)
+            const keyLiterals = position.key.map((value, k) => literal(value, keys[k]!.column.type))
+            // The first condition lets an index on the cursor bound the scan; the row comparison is exact.
+            conditions.push(
+              keys.length === 0
+                ? `${cursorSql} > ${cursorLiteral}`
+                : `${cursorSql} >= ${cursorLiteral} AND (${[cursorSql, ...keySql].join(", ")}) > (${[cursorLiteral, ...keyLiterals].join(", ")})`
+            )
+          }
+        } else {
+          conditions.push(`${cursorSql} IS NOT NULL`)
+        }
+        orderBy = ` ORDER BY ${[cursorSql, ...keySql].join(", ")}`
+      }
+      ordered = Option.some({ cursor: indexOf(cursor), keys: keys.map(indexOf), since })
+    }
+    if (literalProblem !== undefined) return yield* Either.left({ message: literalProblem })
+
+    const select = read
+      .map((column) =>
+        column.casts.length === 0
+          ? quoteIdentifier(column.column.name)
+          : `${columnExpression(column)} AS ${quoteIdentifier(column.column.name)}`
+      )
+      .join(", ")
+    const where = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`
+    const sql = `COPY (SELECT ${select} FROM ${relation.sql} AS ferry_source${where}${orderBy}) TO STDOUT (FORMAT binary)`
+    if (sql.includes("\0")) return yield* Either.left({ message: "a name or value holds a NUL character" })
+    return { sql, read, output: wanted.length, ordered }
+  })
+
+/**
+ * Watermarks of ordered pages: the (cursor, key…) of a page's last row with every key
+ * set, never below the stored watermark (a lookback re-reads rows before it).
+ */
+const pageWatermarks = (
+  read: ReadonlyArray<Column>,
+  ordered: {
+    readonly cursor: number
+    readonly keys: ReadonlyArray<number>
+    readonly since: Option.Option<CursorPosition>
+  }
+) => {
+  const cursorColumn = read[ordered.cursor]!
+  const keyColumns = ordered.keys.map((index) => read[index]!)
+  let best: CursorPosition | undefined = Option.getOrUndefined(ordered.since)
+  const compare = (a: CursorPosition, b: CursorPosition): number => {
+    const order = compareValues(cursorColumn.type, a.cursor, b.cursor)
+    if (order !== 0) return order
+    for (let k = 0; k < a.key.length; k++) {
+      const keyOrder = compareValues(keyColumns[k]!.type, a.key[k]!, b.key[k]!)
+      if (keyOrder !== 0) return keyOrder
+    }
+    return 0
+  }
+  return (batch: Batch): Option.Option<CursorWatermark> => {
+    const cursor = makeColumnReader(cursorColumn.type, batch.data.children[ordered.cursor]!)
+    const keys = ordered.keys.map((index, k) => makeColumnReader(keyColumns[k]!.type, batch.data.children[index]!))
+    for (let row = batch.numRows - 1; row >= 0; row--) {
+      const value = cursor(row)
+      const key = keys.map((readKey) => readKey(row))
+      if (value === null || key.some((item) => item === null)) continue
+      const position: CursorPosition = { cursor: value, key: key as ReadonlyArray<Value> }
+      if (best === undefined || compare(position, best) > 0) best = position
+      break
+    }
+    return best === undefined
+      ? Option.none()
+      : Option.some({
+          cursor: formatText(cursorColumn.type, best.cursor),
+          key: best.key.map((value, k) => formatText(keyColumns[k]!.type, value))
+        })
+  }
+}
+
+const readTable = (
+  session: Session,
+  describe: (dataset: PostgresDatasetConfig) => Effect.Effect<Described, SourceError>,
+  dataset: PostgresDatasetConfig,
+  plan: ReadPlan<CursorWatermark>
+) =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const { store } = session
+      const fail = (problem: { message: string; column?: string }) =>
+        sourceError(store, problem.message, {
+          dataset: plan.dataset,
+          ...(problem.column === undefined ? {} : { column: problem.column })
+        })
+      const described = yield* describe(dataset)
+      const statement = yield* Either.mapLeft(planRead(described, plan), fail)
+      const readColumns = statement.read.map((column) => column.column)
+      const outputColumns = readColumns.slice(0, statement.output)
+      const outputSchema = toSchema(outputColumns)
+      const context: PgErrorContext = { ...session.opened.context, table: described.relation.shown }
+      const failed = fromPostgres(store, plan.dataset)
+      const { client, finish } = yield* Effect.mapError(snapshotConnection(session), failed)
+      const decoder = new CopyBinaryDecoder(
+        statement.read.map((column) => ({ ...column.column, wire: column.wire })),
+        { batchRows: dataset.batch_rows ?? DEFAULT_BATCH_ROWS }
+      )
+      const decodeFailed = (error: unknown) =>
+        error instanceof CopyDecodeError
+          ? fail({
+              message: `${described.relation.shown}${error.column === undefined ? "" : `, column ${error.column}`}: ${error.message}`,
+              ...(error.column === undefined ? {} : { column: error.column })
+            })
+          : fail({ message: `${described.relation.shown}: ${String(error)}` })
+
+      const copy = client.query(copyTo(statement.sql))
+      const batches = Stream.fromAsyncIterable(copy as AsyncIterable<Uint8Array>, (error) =>
+        fail({ message: describePgError(error, context) })
+      ).pipe(
+        Stream.mapEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: decodeFailed })),
+        Stream.concat(
+          Stream.fromEffect(
+            Effect.gen(function* () {
+              const last = yield* Effect.try({ try: () => decoder.end(), catch: decodeFailed })
+              yield* Effect.mapError(finish, failed)
+              return last === undefined ? [] : [last]
+            })
+          )
+        ),
+        Stream.flattenIterables
+      )
+
+      const project = (batch: Batch): Batch =>
+        statement.output === readColumns.length
+          ? batch
+          : makeBatch(outputSchema, batch.numRows, batch.data.children.slice(0, statement.output))
+
+      if (Option.isNone(statement.ordered)) {
+        return Stream.map(batches, (batch) => ({ batch, watermark: Option.none<CursorWatermark>() }))
+      }
+      const ordered = statement.ordered.value
+      if (plan.mode === "incremental") {
+        const watermarkOf = pageWatermarks(readColumns, ordered)
+        return Stream.map(batches, (batch) => ({ batch: project(batch), watermark: watermarkOf(batch) }))
+      }
+      // A full read is not ordered: its watermark, the largest tuple read, is safe after the whole pass.
+      const cursor = Either.getOrThrow(makeCursor(Option.getOrThrow(plan.incremental), readColumns))
+      return Stream.concat(
+        Stream.map(batches, (batch) => {
+          cursor.track(batch)
+          return { batch: project(batch), watermark: Option.none<CursorWatermark>() }
+        }),
+        Stream.sync(() => ({ batch: emptyBatch(outputColumns), watermark: cursor.watermark() }))
+      )
+    })
+  )
+
+const openSession = (
+  config: PostgresStoreConfig,
+  context: StoreContext
+): Effect.Effect<SourceSession<PostgresDatasetConfig, CursorWatermark>, SourceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const store = context.store
+    const failed = fromPostgres(store)
+    const opened = yield* Effect.mapError(openPool(config, store), failed)
+    // The holder's transaction keeps the snapshot importable for as long as the session lives.
+    let holderClean = false
+    const holder = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => opened.pool.connect(),
+        catch: (error) => sourceError(store, describePgError(error, opened.context))
+      }),
+      (client) => Effect.sync(() => client.release(holderClean ? undefined : true))
+    )
+    const exported = yield* Effect.mapError(
+      runQuery<{ id: string }>(
+        holder,
+        store,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot() AS id",
+        [],
+        opened.context
+      ),
+      failed
+    )
+    yield* Effect.addFinalizer(() =>
+      runQuery(holder, store, "COMMIT").pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            holderClean = true
+          })
+        ),
+        Effect.ignore
+      )
+    )
+    const results = exported as unknown as ReadonlyArray<pg.QueryResult<{ id: string }>>
+    const snapshot = results[1]!.rows[0]!.id
+    const session: Session = { store, opened, snapshot }
+
+    const described = new Map<string, Described>()
+    const describe = (dataset: PostgresDatasetConfig): Effect.Effect<Described, SourceError> =>
+      Effect.suspend(() => {
+        const key = JSON.stringify([dataset.table, dataset.view, dataset.query])
+        const cached = described.get(key)
+        if (cached !== undefined) return Effect.succeed(cached)
+        const relation = relationOf(dataset)
+        return Effect.map(describeRelation(session, relation), (columns) => {
+          const result = { relation, columns }
+          described.set(key, result)
+          return result
+        })
+      })
+
+    return {
+      describe: (dataset) =>
+        Effect.map(describe(dataset), (result): DatasetDescription => ({
+          kind: "table",
+          columns: result.columns.map((column) => column.column)
+        })),
+      readTable: (dataset, plan) => readTable(session, describe, dataset, plan)
+    }
+  })
+
+export const postgresSource: SourceConnector<PostgresStoreConfig, PostgresDatasetConfig, CursorWatermark> = {
+  type: "postgres",
+  description: "A PostgreSQL database: tables, views and read-only queries, read in one consistent snapshot per run.",
+  storeConfig: PostgresStoreConfig,
+  datasetConfig: PostgresDatasetConfig,
+  watermark: CursorWatermark,
+  open: openSession
+}
