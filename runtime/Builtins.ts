@@ -3,11 +3,12 @@ import { localSource } from "../connectors/local/LocalSource.js"
 import { postgresSource } from "../connectors/postgres/PostgresSource.js"
 import type { Plugin } from "../core/Plugin.js"
 import { localSink } from "../sinks/local/LocalSink.js"
+import { postgresSink } from "../sinks/postgres/PostgresSink.js"
 
 export const builtins: ReadonlyArray<Plugin> = [
   {
     name: "ferry (built-in)",
     sources: [localSource, postgresSource],
-    sinks: [localSink]
+    sinks: [localSink, postgresSink]
   }
 ]

@@ -408,7 +408,9 @@ const openWriter = (
         yield* ensureSchema(client, target.schema)
         const current = yield* readTarget(client, target)
         if (current === undefined) {
-          yield* run(client, createTarget(target.sql, loadColumns, options.key))
+          for (const sql of createTarget(target.sql, loadColumns, options.key, options.mode === "merge")) {
+            yield* run(client, sql)
+          }
         } else {
           const plan = yield* checkPlan(target, columns, current.columns)
           const added = loadColumns.filter((column) => plan.added.some((c) => c.name === column.name))
@@ -481,7 +483,7 @@ const moveStagedRows = (
         yield* run(client, insertFromStaging(target.sql, loadColumns, staging))
         return
       case "merge": {
-        // A table just created has the key as its primary key.
+        // A table a merge creates has the key as its primary key.
         const keyed = targetOid === undefined || (yield* hasUniqueKey(client, targetOid, options.key))
         if (keyed) {
           yield* run(client, upsertFromStaging(target.sql, loadColumns, keyIndices, staging))
@@ -497,6 +499,8 @@ const moveStagedRows = (
             `merging into ${target.shown} needs a unique index on (${options.key.join(", ")}), or PostgreSQL 15 or later for MERGE`
           )
         }
+        // The staged rows' statistics let the planner choose index lookups for a small load.
+        yield* run(client, `ANALYZE ${staging}`)
         yield* run(client, mergeFromStaging(target.sql, loadColumns, keyIndices, staging))
         return
       }

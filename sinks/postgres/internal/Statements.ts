@@ -82,17 +82,25 @@ const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`
 const names = (columns: ReadonlyArray<LoadColumn>): string =>
   columns.map((column) => quoteIdentifier(column.name)).join(", ")
 
-/** The target as the source's columns describe it; the key, when there is one, becomes its primary key. */
+/**
+ * The target as the source's columns describe it. A merge's key becomes its primary key
+ * (a merge refuses rows without a key and keeps one row per key, so every load meets
+ * it); a key given to a replace or an append may hold NULLs and repeats, and gets a
+ * plain index, which later merges look rows up by.
+ */
 export const createTarget = (
   target: string,
   columns: ReadonlyArray<LoadColumn>,
-  key: ReadonlyArray<string>
-): string => {
+  key: ReadonlyArray<string>,
+  primaryKey: boolean
+): ReadonlyArray<string> => {
   const definitions = columns.map(
     (column) => `${quoteIdentifier(column.name)} ${column.sqlType}${column.nullable ? "" : " NOT NULL"}`
   )
-  if (key.length > 0) definitions.push(`PRIMARY KEY (${key.map(quoteIdentifier).join(", ")})`)
-  return `CREATE TABLE ${target} (${definitions.join(", ")})`
+  const keyList = key.map(quoteIdentifier).join(", ")
+  if (key.length > 0 && primaryKey) definitions.push(`PRIMARY KEY (${keyList})`)
+  const create = `CREATE TABLE ${target} (${definitions.join(", ")})`
+  return key.length > 0 && !primaryKey ? [create, `CREATE INDEX ON ${target} (${keyList})`] : [create]
 }
 
 /** New source columns join the target nullable: its rows so far have no value for them. */
