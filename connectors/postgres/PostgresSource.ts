@@ -465,6 +465,9 @@ const readTable = (
       const context: PgErrorContext = { ...session.opened.context, table: described.relation.shown }
       const failed = fromPostgres(store, plan.dataset)
       const { client, finish } = yield* Effect.mapError(snapshotConnection(session), failed)
+      yield* Effect.logDebug(`PostgreSQL read of ${described.relation.shown}`).pipe(
+        Effect.annotateLogs({ store, dataset: plan.dataset, sql: statement.sql })
+      )
       const decoder = new CopyBinaryDecoder(
         statement.read.map((column) => ({ ...column.column, wire: column.wire })),
         { batchRows: dataset.batch_rows ?? DEFAULT_BATCH_ROWS }

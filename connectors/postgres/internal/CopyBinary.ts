@@ -240,8 +240,14 @@ class Int64Accumulator extends WordAccumulator {
       }
       const sum = low + EPOCH_LOW
       const carry = sum >= TWO_32 ? 1 : 0
+      const shifted = high + EPOCH_HIGH + carry
+      if (shifted > INT32_MAX) {
+        this.fail(
+          "holds an instant after 294247-01-10T04:00:54.775807Z, the last a timestamp in microseconds can carry"
+        )
+      }
       this.words[base] = sum - carry * TWO_32
-      this.words[base + 1] = high + EPOCH_HIGH + carry
+      this.words[base + 1] = shifted
     } else {
       this.words[base] = low
       this.words[base + 1] = high

@@ -26,7 +26,9 @@ export const connect = async (url = TEST_URL): Promise<pg.Client> => {
 }
 
 /** A fresh schema on the test server; `drop` removes it and everything in it. */
-export const makeSchema = async (prefix: string): Promise<{ name: string; client: pg.Client; drop: () => Promise<void> }> => {
+export const makeSchema = async (
+  prefix: string
+): Promise<{ name: string; client: pg.Client; drop: () => Promise<void> }> => {
   const client = await connect()
   const name = `ferry_test_${prefix}_${Math.random().toString(36).slice(2, 10)}`
   await client.query(`CREATE SCHEMA ${quoteIdentifier(name)}`)
