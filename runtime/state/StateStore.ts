@@ -11,10 +11,12 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Postgres from "./internal/Postgres.js"
 import * as Sqlite from "./internal/Sqlite.js"
 import * as SqlStore from "./internal/SqlStore.js"
 import type { StateLocation } from "../../config/FerryConfig.js"
-import { StateError } from "./StateError.js"
+import type { StateError } from "./StateError.js"
 
 export type RunMode = "full" | "incremental"
 export type RunStatus = "running" | "succeeded" | "failed" | "canceled"
@@ -167,14 +169,24 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<StateStore, Sta
 /** A fresh in-memory store per build, for the tests of other modules. */
 export const layerMemory: Layer.Layer<StateStore> = Layer.orDie(layerSqlite({ filename: ":memory:" }))
 
+export interface PostgresOptions {
+  /**
+   * A `postgres://` URL. Its `schema` query parameter names the schema the state lives
+   * in (`ferry` when absent; lower-case letters, digits and `_`), created if missing;
+   * every other parameter goes to the driver.
+   */
+  readonly url: Redacted.Redacted<string>
+  /** How long connecting may take before the store fails to open; 10 seconds by default. */
+  readonly connectTimeout?: Duration.DurationInput
+}
+
 /**
- * The store a config's `state:` names. The config has already checked the value's
- * shape; the PostgreSQL store is not available yet, and saying so never repeats the
- * URL, which may carry a password.
+ * The store in a PostgreSQL schema, migrated on open; several processes may share it.
+ * Errors name the database and host, never the URL.
  */
+export const layerPostgres = (options: PostgresOptions): Layer.Layer<StateStore, StateError> =>
+  Layer.provide(layer, Postgres.layerClient(options))
+
+/** The store a config's `state:` names; the config has already checked the value's shape. */
 export const layerFor = (location: StateLocation): Layer.Layer<StateStore, StateError> =>
-  location.kind === "sqlite"
-    ? layerSqlite({ filename: location.file })
-    : Layer.fail(
-        new StateError({ message: "The PostgreSQL state store is not available yet; use sqlite:PATH for now" })
-      )
+  location.kind === "sqlite" ? layerSqlite({ filename: location.file }) : layerPostgres({ url: location.url })

@@ -1,7 +1,9 @@
 /**
  * The rows of the state tables as the drivers return them, decoded into the store's
- * types. Decoding accepts what SQLite and PostgreSQL each return for the same column:
- * PostgreSQL's driver returns BIGINT as text.
+ * types. Decoding accepts what SQLite and PostgreSQL each return for the same column,
+ * and nothing inexact: better-sqlite3 returns BIGINT as a number, pg as decimal text,
+ * which is refused rather than rounded beyond 2^53 - 1; a time is ISO-8601 text in both
+ * (the columns are TEXT), or a Date where a driver parses a timestamp column itself.
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
@@ -11,7 +13,12 @@ import type { Checkpoint, DatasetKey, DatasetRun, PendingCommit, Run } from "../
 import { StateError } from "../StateError.js"
 
 const Status = Schema.Literal("running", "succeeded", "failed", "canceled")
-const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
+const Count = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
+  Schema.filter((count) => Number.isSafeInteger(count) && count >= 0, {
+    message: () => "a count must be a non-negative integer below 2^53"
+  })
+)
+const Time = Schema.Union(Schema.ValidDateFromSelf, Schema.Date)
 const Json = Schema.parseJson()
 
 export const RunRow = Schema.Struct({
@@ -20,8 +27,8 @@ export const RunRow = Schema.Struct({
   share: Schema.String,
   mode: Schema.Literal("full", "incremental"),
   status: Status,
-  started_at: Schema.Date,
-  ended_at: Schema.NullOr(Schema.Date),
+  started_at: Time,
+  ended_at: Schema.NullOr(Time),
   message: Schema.NullOr(Schema.String)
 })
 
@@ -29,8 +36,8 @@ export const DatasetRow = Schema.Struct({
   run_id: Schema.String,
   dataset: Schema.String,
   status: Status,
-  started_at: Schema.Date,
-  ended_at: Schema.NullOr(Schema.Date),
+  started_at: Time,
+  ended_at: Schema.NullOr(Time),
   row_count: Count,
   byte_count: Count,
   file_count: Count,
@@ -42,7 +49,7 @@ export const DatasetRow = Schema.Struct({
 export const CheckpointRow = Schema.Struct({
   watermark: Json,
   run_id: Schema.String,
-  committed_at: Schema.Date
+  committed_at: Time
 })
 
 export const PendingRow = Schema.Struct({
@@ -50,7 +57,7 @@ export const PendingRow = Schema.Struct({
   dataset: Schema.String,
   watermark: Json,
   run_id: Schema.String,
-  prepared_at: Schema.Date
+  prepared_at: Time
 })
 
 export const toRun = (row: typeof RunRow.Type): Run => ({
@@ -123,6 +130,14 @@ export const decodeWatermark = (text: string, doing: string): Effect.Effect<unkn
     Schema.decodeUnknown(Json)(text),
     (error) => new StateError({ message: `Cannot ${doing}: the stored watermark is not JSON: ${error.message}` })
   )
+
+/** Counts are checked before they are written, so that both databases store the same exact integer. */
+export const checkCount = (count: number, what: string, doing: string): Effect.Effect<number, StateError> =>
+  Number.isSafeInteger(count) && count >= 0
+    ? Effect.succeed(count)
+    : Effect.fail(
+        new StateError({ message: `Cannot ${doing}: ${what} must be a non-negative integer below 2^53, not ${count}` })
+      )
 
 /** Timestamps are stored as ISO-8601 UTC text of fixed width, which sorts as time does. */
 export const encodeTime = (time: Date): string => time.toISOString()

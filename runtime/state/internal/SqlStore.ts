@@ -2,15 +2,19 @@
  * The state store over any `SqlClient`, in SQL that SQLite (3.35+) and PostgreSQL both
  * run: upserts with ON CONFLICT, RETURNING, row-value comparisons, JSON and times as text.
  *
- * Every transaction starts with a write. SQLite takes its write lock at the first write;
- * a transaction that read first and then finds another process holding the lock fails
- * at once with SQLITE_BUSY_SNAPSHOT instead of waiting for the busy timeout.
+ * Every transaction starts with a write, which both databases need for concurrent
+ * processes. SQLite takes its write lock at the first write; a transaction that read
+ * first and then finds another process holding the lock fails at once with
+ * SQLITE_BUSY_SNAPSHOT instead of waiting for the busy timeout. PostgreSQL (at READ
+ * COMMITTED, pinned by its layer) locks the rows the first write touches; a concurrent
+ * transaction on the same rows waits for it to end, then sees its committed result (the
+ * intent already taken) instead of failing as it would at a stricter level.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import type {
   Checkpoint,
   DatasetKey,
@@ -24,6 +28,7 @@ import type {
 } from "../StateStore.js"
 import { StateError } from "../StateError.js"
 import {
+  checkCount,
   CheckpointRow,
   DatasetRow,
   decodeRows,
@@ -40,6 +45,17 @@ import {
 } from "./Rows.js"
 
 const INTERRUPTED = "interrupted"
+
+/**
+ * Every @effect/sql client finds its open transaction under one shared tag, so an
+ * operation called inside another client's transaction (a sink's, say) would run its
+ * statements on that connection, in that other database. The store's operations drop
+ * the tag and always use the store's own connections.
+ */
+const own =
+  <Args extends ReadonlyArray<unknown>, A, E>(operation: (...args: Args) => Effect.Effect<A, E>) =>
+  (...args: Args): Effect.Effect<A, E> =>
+    Effect.mapInputContext(operation(...args), Context.omit(SqlClient.TransactionConnection))
 
 const describeKey = (key: DatasetKey): string => `dataset ${key.dataset} of subscription ${key.subscription}`
 
@@ -154,11 +170,14 @@ export const make: Effect.Effect<Context.Tag.Service<StateStore>, never, SqlClie
       const doing = `record dataset ${record.dataset} of run ${record.runId}`
       return Effect.gen(function* () {
         const watermark = record.watermark === undefined ? null : yield* encodeWatermark(record.watermark, doing)
+        const rows = yield* checkCount(record.rows, "the row count", doing)
+        const bytes = yield* checkCount(record.bytes, "the byte count", doing)
+        const files = yield* checkCount(record.files, "the file count", doing)
         yield* sql`INSERT INTO run_datasets (run_id, dataset, status, started_at, ended_at,
             row_count, byte_count, file_count, message, watermark)
           VALUES (${record.runId}, ${record.dataset}, ${record.status}, ${encodeTime(record.startedAt)},
             ${record.endedAt === undefined ? null : encodeTime(record.endedAt)},
-            ${record.rows}, ${record.bytes}, ${record.files}, ${record.message ?? null}, ${watermark})
+            ${rows}, ${bytes}, ${files}, ${record.message ?? null}, ${watermark})
           ON CONFLICT (run_id, dataset) DO UPDATE SET
             status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at,
             row_count = excluded.row_count, byte_count = excluded.byte_count, file_count = excluded.file_count,
@@ -281,18 +300,18 @@ export const make: Effect.Effect<Context.Tag.Service<StateStore>, never, SqlClie
     }
 
     return {
-      startRun,
-      finishRun,
-      getRun,
-      listRuns,
-      recordDataset,
-      markInterruptedRuns,
-      checkpoint,
-      pendingCommit,
-      pendingCommits,
-      prepareCommit,
-      completeCommit,
-      discardPending
+      startRun: own(startRun),
+      finishRun: own(finishRun),
+      getRun: own(getRun),
+      listRuns: own(listRuns),
+      recordDataset: own(recordDataset),
+      markInterruptedRuns: own(markInterruptedRuns),
+      checkpoint: own(checkpoint),
+      pendingCommit: own(pendingCommit),
+      pendingCommits: own(pendingCommits),
+      prepareCommit: own(prepareCommit),
+      completeCommit: own(completeCommit),
+      discardPending: own(discardPending)
     }
   }
 )

@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { mkdir } from "node:fs/promises"
 import * as path from "node:path"
 import { loader, migrationsTable } from "../Migrations.js"
@@ -110,5 +111,9 @@ export const layerClient = (
         )
       }
       return Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteClient.SqliteClient, client))
-    })
+    }).pipe(
+      // Opened inside another client's transaction, the settings and migrations would go
+      // to that client's connection: every @effect/sql client shares the transaction tag.
+      Effect.mapInputContext(Context.omit(SqlClient.TransactionConnection)<Scope.Scope | Reactivity.Reactivity>)
+    )
   ).pipe(Layer.provide(Reactivity.layer))

@@ -1,7 +1,7 @@
 /**
- * The state file shared by separate processes, and a process killed mid-protocol.
- * Real processes, because better-sqlite3 waits for a lock synchronously: two
- * connections in one thread would wait on each other until the busy timeout.
+ * The state store shared by separate processes, and a process killed mid-protocol, on
+ * each database. Real processes, because better-sqlite3 waits for a lock synchronously:
+ * two connections in one thread would wait on each other until the busy timeout.
  */
 import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
 import type * as Context from "effect/Context"
@@ -10,22 +10,14 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { migrationsTable } from "../../../runtime/state/Migrations.js"
-import { layerSqlite, StateStore } from "../../../runtime/state/StateStore.js"
+import { StateStore } from "../../../runtime/state/StateStore.js"
+import { type Dialect, makePostgres, makeSqlite } from "./fixtures/Dialects.js"
 
 const fixture = fileURLToPath(new URL("./fixtures/StateProcess.ts", import.meta.url))
-
-let dir = ""
-let file = ""
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), "ferry-state-processes-"))
-  file = path.join(dir, "state.db")
-})
-afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 interface Child {
   /** Resolves when the child printed `line`. */
@@ -59,14 +51,20 @@ const start = (...args: ReadonlyArray<string>): Child => {
   }
 }
 
-const withStore = <A, E>(use: (store: Context.Tag.Service<StateStore>) => Effect.Effect<A, E>) =>
-  Effect.runPromise(Effect.flatMap(StateStore, use).pipe(Effect.provide(layerSqlite({ filename: file }))))
+const suite = (dialect: Dialect) => {
+  beforeEach(() => dialect.setup())
+  afterEach(() => dialect.teardown())
 
-describe("StateStore across processes", () => {
-  it("two processes migrate a new file and write bursts at once without SQLITE_BUSY", async () => {
+  const withStore = <A, E>(use: (store: Context.Tag.Service<StateStore>) => Effect.Effect<A, E>) =>
+    Effect.runPromise(Effect.flatMap(StateStore, use).pipe(Effect.provide(dialect.layer())))
+
+  it("two processes migrate a new store and write bursts at once, neither failing", async () => {
     const runs = 25
     // Both open the new file at once, so both race to migrate it.
-    const children = [start("burst", file, "one", String(runs)), start("burst", file, "two", String(runs))]
+    const children = [
+      start("burst", dialect.place(), "one", String(runs)),
+      start("burst", dialect.place(), "two", String(runs))
+    ]
     await Promise.all(children.map((child) => child.printed("ready")))
     for (const child of children) child.send("go")
     const results = await Promise.all(children.map((child) => child.exited))
@@ -100,8 +98,39 @@ describe("StateStore across processes", () => {
     expect(state.pending).toEqual([])
   })
 
+  it("a process killed after prepareCommit leaves its intent and its run for the next one", async () => {
+    const child = start("crash-after-prepare", dialect.place(), "contoso-sales")
+    const result = await child.exited
+    expect(result.signal, result.stderr).toBe("SIGKILL")
+
+    const key = { subscription: "contoso-sales", dataset: "sales" }
+    const after = await withStore((store) =>
+      Effect.all({
+        checkpoint: store.checkpoint(key),
+        pending: store.pendingCommit(key),
+        interrupted: store.markInterruptedRuns(new Date("2026-03-01T12:00:00.000Z"))
+      })
+    )
+    expect(after.checkpoint).toEqual(Option.none())
+    expect(Option.map(after.pending, (p) => [p.runId, p.watermark])).toEqual(
+      Option.some(["crashed-run", { cursor: "2" }])
+    )
+    expect(after.interrupted).toEqual(["crashed-run"])
+  })
+}
+
+for (const dialect of [makeSqlite(), makePostgres()]) {
+  describe(`StateStore across processes on ${dialect.name}`, () => suite(dialect))
+}
+
+describe("StateStore across processes on SQLite: locks", () => {
+  const sqlite = makeSqlite()
+  beforeEach(() => sqlite.setup())
+  afterEach(() => sqlite.teardown())
+
   it("opening waits for another process's write lock, even when the migrations table exists", async () => {
-    const child = start("burst", file, "one", "1")
+    mkdirSync(path.dirname(sqlite.place()), { recursive: true })
+    const child = start("burst", sqlite.place(), "one", "1")
     await child.printed("ready")
     // The migrations table exists but is empty, so the child's migrator would read it
     // and then try to write while this connection holds the write lock.
@@ -121,31 +150,11 @@ describe("StateStore across processes", () => {
           })
         )
         return Date.now()
-      }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+      }).pipe(Effect.provide(SqliteClient.layer({ filename: sqlite.place() })))
     )
     const result = await child.exited
     expect(result, result.stderr).toMatchObject({ code: 0, signal: null })
     const burst = JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "") as { started: number }
     expect(burst.started).toBeGreaterThanOrEqual(released - 50)
-  })
-
-  it("a process killed after prepareCommit leaves its intent and its run for the next one", async () => {
-    const child = start("crash-after-prepare", file, "contoso-sales")
-    const result = await child.exited
-    expect(result.signal, result.stderr).toBe("SIGKILL")
-
-    const key = { subscription: "contoso-sales", dataset: "sales" }
-    const after = await withStore((store) =>
-      Effect.all({
-        checkpoint: store.checkpoint(key),
-        pending: store.pendingCommit(key),
-        interrupted: store.markInterruptedRuns(new Date("2026-03-01T12:00:00.000Z"))
-      })
-    )
-    expect(after.checkpoint).toEqual(Option.none())
-    expect(Option.map(after.pending, (p) => [p.runId, p.watermark])).toEqual(
-      Option.some(["crashed-run", { cursor: "2" }])
-    )
-    expect(after.interrupted).toEqual(["crashed-run"])
   })
 })

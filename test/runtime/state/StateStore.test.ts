@@ -1,48 +1,21 @@
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+/**
+ * The state store suite, run once per database from one matrix (fixtures/Dialects.ts):
+ * every behaviour the store promises holds on SQLite and on PostgreSQL alike. What only
+ * one database has (a file, a schema, a URL) is tested in StateStore.sqlite.test.ts and
+ * StateStore.postgres.test.ts.
+ */
 import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import * as path from "node:path"
 import { migrations } from "../../../runtime/state/Migrations.js"
-import { layerFor, layerMemory, layerSqlite, StateStore } from "../../../runtime/state/StateStore.js"
-import { StateError } from "../../../runtime/state/StateError.js"
+import { StateStore } from "../../../runtime/state/StateStore.js"
+import type { StateError } from "../../../runtime/state/StateError.js"
+import { type Dialect, makePostgres, makeSqlite } from "./fixtures/Dialects.js"
 
 type Store = Context.Tag.Service<StateStore>
-
-let dir = ""
-let file = ""
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), "ferry-state-"))
-  file = path.join(dir, "nested", "folder", "state.db")
-})
-afterEach(() => rmSync(dir, { recursive: true, force: true }))
-
-/** One "process": the store is opened, used, and closed when `use` ends. */
-const session = <A, E>(use: (store: Store) => Effect.Effect<A, E>, filename = file) =>
-  Effect.flatMap(StateStore, use).pipe(Effect.provide(layerSqlite({ filename })))
-
-/** Reads the file with a plain SQLite client, beside the store. */
-const raw = <A>(query: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-  Effect.suspend(() =>
-    Effect.flatMap(SqlClient.SqlClient, query).pipe(
-      Effect.provide(SqliteClient.layer({ filename: file })),
-      Effect.orDie
-    )
-  )
-
-const tables = raw((sql) =>
-  Effect.all({
-    checkpoints: sql`SELECT * FROM checkpoints ORDER BY subscription, dataset`,
-    pending: sql`SELECT * FROM pending_commits ORDER BY subscription, dataset`
-  })
-)
 
 const key = { subscription: "contoso-sales", dataset: "sales" }
 const at = (iso: string) => new Date(iso)
@@ -66,86 +39,62 @@ const commitRun = (store: Store, runId: string, watermark: unknown) =>
 
 const failure = <A>(effect: Effect.Effect<A, StateError>) => Effect.flip(effect)
 
-describe("StateStore on SQLite", () => {
-  describe("opening", () => {
-    it.effect("creates the folder, uses WAL, and runs each migration once across reopens", () =>
-      Effect.gen(function* () {
-        for (let open = 0; open < 3; open++) yield* session(() => Effect.void)
-        expect(existsSync(file)).toBe(true)
-        const state = yield* raw((sql) =>
-          Effect.all({
-            applied: sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ferry_state_migrations`,
-            journal: sql<{ journal_mode: string }>`PRAGMA journal_mode`,
-            tables: sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
-          })
-        )
-        expect(state.applied).toEqual(
-          Object.keys(migrations).map((name) => ({
-            migration_id: Number(name.slice(0, 4)),
-            name: name.slice(5)
-          }))
-        )
-        expect(state.journal[0]?.journal_mode).toBe("wal")
-        expect(state.tables.map((table) => table.name)).toEqual([
-          "checkpoints",
-          "ferry_state_migrations",
-          "pending_commits",
-          "run_datasets",
-          "runs"
-        ])
-      })
-    )
+const suite = (dialect: Dialect) => {
+  beforeEach(() => dialect.setup())
+  afterEach(() => dialect.teardown())
 
-    it.effect("fails with a StateError for a file that is not a database", () =>
-      Effect.gen(function* () {
-        const notDatabase = path.join(dir, "notes.db")
-        writeFileSync(notDatabase, "x".repeat(4096))
-        const error = yield* Effect.flip(session(() => Effect.void, notDatabase))
-        expect(error).toBeInstanceOf(StateError)
-        expect(error.message).toContain(`Cannot open the state database ${notDatabase}`)
-      })
-    )
+  /** One "process": the store is opened, used, and closed when `use` ends. */
+  const session = <A, E>(use: (store: Store) => Effect.Effect<A, E>) =>
+    Effect.flatMap(StateStore, use).pipe(Effect.provide(dialect.layer()))
 
-    it.effect("layerMemory gives each build a fresh database", () =>
-      Effect.gen(function* () {
-        const use = Effect.flatMap(StateStore, (store) =>
-          Effect.zipRight(startRun(store, "run-1"), store.listRuns({ limit: 10 }))
-        )
-        expect(yield* Effect.provide(use, layerMemory)).toHaveLength(1)
-        expect(yield* Effect.provide(use, layerMemory)).toHaveLength(1)
-      })
-    )
-  })
+  const tables = dialect.raw((sql) =>
+    Effect.all({
+      checkpoints: sql`SELECT * FROM checkpoints ORDER BY subscription, dataset`,
+      pending: sql`SELECT * FROM pending_commits ORDER BY subscription, dataset`
+    })
+  )
 
-  describe("layerFor", () => {
-    it.effect("opens the SQLite file a config names", () =>
-      Effect.gen(function* () {
-        const file = path.join(dir, ".ferry", "state.db")
-        const runs = yield* Effect.flatMap(StateStore, (store) =>
-          Effect.zipRight(startRun(store, "run-1"), store.listRuns({ limit: 1 }))
-        ).pipe(Effect.provide(layerFor({ kind: "sqlite", file })))
-        expect(runs.map((run) => run.runId)).toEqual(["run-1"])
-        expect(existsSync(file)).toBe(true)
-      })
-    )
+  it.effect("creates its tables and runs each migration once across reopens", () =>
+    Effect.gen(function* () {
+      for (let open = 0; open < 3; open++) yield* session(() => Effect.void)
+      const applied = yield* dialect.raw(
+        (sql) => sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ferry_state_migrations`
+      )
+      expect(applied).toEqual(
+        Object.keys(migrations).map((name) => ({ migration_id: Number(name.slice(0, 4)), name: name.slice(5) }))
+      )
+      expect(yield* dialect.tables).toEqual([
+        "checkpoints",
+        "ferry_state_migrations",
+        "pending_commits",
+        "run_datasets",
+        "runs"
+      ])
+    })
+  )
 
-    it.effect("refuses postgres:// for now without repeating the URL", () =>
-      Effect.gen(function* () {
-        const error = yield* Effect.flip(
-          Effect.provide(
-            StateStore,
-            layerFor({ kind: "postgres", url: Redacted.make("postgres://ferry:s3cret@db.example:5432/ferry") })
+  it.effect("uses its own connections when called inside another client's transaction", () =>
+    Effect.gen(function* () {
+      yield* session(() => Effect.void)
+      // The other client's transaction rolls back; the store's write must not go with it.
+      const inside = yield* dialect.raw((sql) =>
+        Effect.flip(
+          sql.withTransaction(
+            Effect.flatMap(
+              session((store) => startRun(store, "run-1")),
+              () => Effect.fail("roll back" as const)
+            )
           )
         )
-        expect(error).toBeInstanceOf(StateError)
-        expect(error.message).toContain("PostgreSQL state store is not available yet")
-        expect(error.message).not.toContain("s3cret")
-      })
-    )
-  })
+      )
+      expect(inside).toBe("roll back")
+      const runs = yield* session((store) => store.listRuns({ limit: 10 }))
+      expect(runs.map((run) => run.runId)).toEqual(["run-1"])
+    })
+  )
 
   describe("checkpoints", () => {
-    it.effect("survive closing and reopening the file, JSON intact", () =>
+    it.effect("survive closing and reopening the store, JSON intact", () =>
       Effect.gen(function* () {
         const watermark = { cursor: "2026-03-01 10:00:00.123456", key: ["42", "zürich"], lookback: null, n: 1.5 }
         yield* TestClock.setTime(Date.parse("2026-03-01T10:05:00.000Z"))
@@ -257,10 +206,7 @@ describe("StateStore on SQLite", () => {
           })
         )
         // A real failure of the second statement, after the intent was deleted.
-        yield* raw(
-          (sql) => sql`CREATE TRIGGER refuse_checkpoint BEFORE UPDATE ON checkpoints
-            BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END`
-        )
+        yield* dialect.raw(dialect.refuseCheckpointUpdates)
         const before = yield* tables
         const error = yield* session((store) => failure(store.completeCommit({ ...key, runId: "run-2" })))
         expect(error.message).toContain("disk quota exceeded")
@@ -428,11 +374,50 @@ describe("StateStore on SQLite", () => {
           })
         )
         expect(messages).toEqual([
-          "Cannot start run run-1: UNIQUE constraint failed: runs.run_id",
+          `Cannot start run run-1: ${dialect.reasons.duplicateRun}`,
           "Cannot finish run run-1: it already ended as succeeded",
           "Cannot finish run run-2: there is no such run",
-          "Cannot record dataset sales of run run-2: FOREIGN KEY constraint failed"
+          `Cannot record dataset sales of run run-2: ${dialect.reasons.unknownRun}`
         ])
+      })
+    )
+
+    it.effect("counts are exact integers: beyond 2^53 - 1 they are refused on write and on read", () =>
+      Effect.gen(function* () {
+        const record = {
+          runId: "run-1",
+          dataset: "sales",
+          status: "succeeded",
+          startedAt: at("2026-03-01T10:00:01.000Z"),
+          rows: Number.MAX_SAFE_INTEGER,
+          bytes: 0,
+          files: 0
+        } as const
+        const stored = yield* session((store) =>
+          Effect.gen(function* () {
+            yield* startRun(store, "run-1")
+            yield* store.recordDataset(record)
+            return yield* store.getRun("run-1")
+          })
+        )
+        expect(Option.map(stored, (run) => run.datasets[0]?.rows)).toEqual(Option.some(Number.MAX_SAFE_INTEGER))
+        const refused = yield* session((store) =>
+          Effect.all([
+            failure(store.recordDataset({ ...record, bytes: 2 ** 53 })),
+            failure(store.recordDataset({ ...record, files: 1.5 })),
+            failure(store.recordDataset({ ...record, rows: -1 }))
+          ])
+        )
+        expect(refused.map((error) => error.message)).toEqual([
+          "Cannot record dataset sales of run run-1: the byte count must be a non-negative integer below 2^53, not 9007199254740992",
+          "Cannot record dataset sales of run run-1: the file count must be a non-negative integer below 2^53, not 1.5",
+          "Cannot record dataset sales of run run-1: the row count must be a non-negative integer below 2^53, not -1"
+        ])
+        // Written behind the store's back: a driver would round it to 2^53 as a number.
+        yield* dialect.raw((sql) => sql`UPDATE run_datasets SET byte_count = 9007199254740993`)
+        const error = yield* session((store) => failure(store.getRun("run-1")))
+        expect(error.message).toContain("Cannot read run run-1: a stored row is malformed")
+        expect(error.message).toContain("a count must be a non-negative integer below 2^53")
       })
     )
 
@@ -527,8 +512,12 @@ describe("StateStore on SQLite", () => {
     Effect.gen(function* () {
       const exit = yield* Effect.exit(session((store) => commitRun(store, "run-1", [1, "two", { three: 3 }])))
       expect(Exit.isSuccess(exit)).toBe(true)
-      const checkpoint = yield* raw((sql) => sql`SELECT watermark FROM checkpoints`)
+      const checkpoint = yield* dialect.raw((sql) => sql`SELECT watermark FROM checkpoints`)
       expect(checkpoint).toEqual([{ watermark: '[1,"two",{"three":3}]' }])
     })
   )
-})
+}
+
+for (const dialect of [makeSqlite(), makePostgres()]) {
+  describe(`StateStore on ${dialect.name}`, () => suite(dialect))
+}
