@@ -48,8 +48,12 @@ export const StateLocation = Schema.String.pipe(
   })
 ).annotations({
   description:
-    "Where Ferry keeps its state: `sqlite:PATH` (relative to the config file's folder) or a `postgres://` URL shared by several `ferry serve` processes.",
-  examples: [DEFAULT_STATE, "postgres://ferry@db.internal/ferry"]
+    "Where Ferry keeps its state: `sqlite:PATH` (relative to the config file's folder) or a `postgres://` URL shared by several `ferry serve` processes; the state's tables live in the schema `ferry`, or the one named by a `?schema=` parameter of the URL.",
+  examples: [
+    DEFAULT_STATE,
+    "postgres://ferry@db.internal/ferry",
+    "postgres://ferry@db.internal/shared?schema=ferry_prod"
+  ]
 })
 
 export const Limits = Schema.Struct({
