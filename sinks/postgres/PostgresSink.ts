@@ -26,6 +26,7 @@ import type pg from "pg"
 import type { TableName } from "../../connectors/postgres/Identifiers.js"
 import {
   displayTableName,
+  MAX_IDENTIFIER_BYTES,
   parseTableName,
   qualifiedName,
   quoteIdentifier
@@ -39,7 +40,7 @@ import type { CommitRequest, Delivery, SinkConnector, SinkSession, TableWriter, 
 import type { StoreContext } from "../../core/Source.js"
 import type { Column } from "../../core/Types.js"
 import type { CopyColumn } from "./internal/CopyBinaryEncode.js"
-import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeBatch, EncodeFailure } from "./internal/CopyBinaryEncode.js"
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeRows, EncodeFailure } from "./internal/CopyBinaryEncode.js"
 import type { CopyIn } from "./internal/CopyIn.js"
 import { startCopyIn } from "./internal/CopyIn.js"
 import type { LoadColumn } from "./internal/Statements.js"
@@ -105,6 +106,13 @@ interface Session {
 
 /** Lock waits of the statements that clean up after an aborted load, which must not hang a run. */
 const CLEANUP_LOCK_TIMEOUT = "10s"
+
+/**
+ * Rows encoded and handed to the connection at a time. The event loop sends data only
+ * between slices, so the server works on one slice while the next is encoded; whole
+ * 64k-row batches left it idle for most of each encoding (measured in docs/postgres.md).
+ */
+const SLICE_ROWS = 16_384
 
 /** MERGE arrived in PostgreSQL 15 (server_version_num 150000). */
 const MERGE_VERSION = 150_000
@@ -182,6 +190,13 @@ const resolveTarget = (session: Session, config: PostgresTargetConfig): Effect.E
             })
         )
       ))
+    if (schema === FERRY_SCHEMA) {
+      return yield* new SinkError({
+        store: session.store,
+        target: config.table,
+        message: `schema ${FERRY_SCHEMA} holds Ferry's bookkeeping and staging tables; choose another schema`
+      })
+    }
     if (schema === null) {
       return yield* new SinkError({
         store: session.store,
@@ -215,31 +230,47 @@ const isCommitted = (session: Session, config: PostgresTargetConfig, runId: stri
     }).pipe(Effect.mapError((error) => explain(session, target, [], `reading run ${runId}'s commit`, error)))
   })
 
-/** The columns' PostgreSQL types, or the first column that has none. */
+const utf8 = new TextEncoder()
+
+/** Why PostgreSQL cannot keep a column's name as it is, if it cannot. */
+const nameProblem = (name: string): string | undefined =>
+  name.length === 0
+    ? "a column needs a name"
+    : name.includes("\0")
+      ? "a name cannot contain a NUL character"
+      : utf8.encode(name).length > MAX_IDENTIFIER_BYTES
+        ? `the name is longer than the ${MAX_IDENTIFIER_BYTES} bytes PostgreSQL keeps of a name`
+        : undefined
+
+/** The columns' PostgreSQL types, or the first column that has none or whose name PostgreSQL would cut. */
 const loadColumnsOf = (target: Target, columns: ReadonlyArray<Column>) =>
-  Effect.forEach(columns, (column) =>
-    Either.match(pgTypeFor(column.type), {
+  Effect.forEach(columns, (column) => {
+    const problem = nameProblem(column.name)
+    if (problem !== undefined) return Effect.fail(failure(target, `column ${column.name}: ${problem}`))
+    return Either.match(pgTypeFor(column.type), {
       onLeft: (message) => Effect.fail(failure(target, `column ${column.name}: ${message}`)),
       onRight: (type): Effect.Effect<LoadColumn> =>
         Effect.succeed({ name: column.name, sqlType: type.sql, nullable: column.nullable })
     })
-  )
+  })
 
-/** Where each key column is among the columns; a merge needs a key, and every key column must be loaded. */
-const keyIndicesOf = (target: Target, columns: ReadonlyArray<Column>, options: WriteOptions) =>
+/**
+ * The key the load uses and where its columns are. A merge needs a key whose every
+ * column is loaded; a replace or an append only indexes the key when it has it all.
+ */
+const keyOf = (target: Target, columns: ReadonlyArray<Column>, options: WriteOptions) =>
   Effect.gen(function* () {
     if (options.mode === "merge" && options.key.length === 0) {
       return yield* failure(target, "a merge needs a key (incremental: { key: [...] })")
     }
     const indices = options.key.map((name) => columns.findIndex((column) => column.name === name))
     const missing = options.key.filter((_, i) => indices[i]! < 0)
-    if (missing.length > 0) {
-      return yield* failure(
-        target,
-        `key column ${missing.join(", ")} is not among the dataset's columns (${columns.map((c) => c.name).join(", ")})`
-      )
-    }
-    return indices
+    if (missing.length === 0) return { names: options.key, indices }
+    if (options.mode !== "merge") return { names: [], indices: [] }
+    return yield* failure(
+      target,
+      `key column ${missing.join(", ")} is not among the dataset's columns (${columns.map((c) => c.name).join(", ")})`
+    )
   })
 
 /** The table's OID and its columns, or `undefined` when it does not exist; anything but a table is refused. */
@@ -270,7 +301,8 @@ const openWriter = (
   Effect.gen(function* () {
     const target = yield* resolveTarget(session, config)
     const loadColumns = yield* loadColumnsOf(target, columns)
-    const keyIndices = yield* keyIndicesOf(target, columns, options)
+    const key = yield* keyOf(target, columns, options)
+    const keyIndices = key.indices
     const copyColumns: ReadonlyArray<CopyColumn> = columns.map((column) => ({ column, json: "json" }))
     const staging = stagingName(target.sql, options.runId)
     const stagingSql = stagingTable(staging)
@@ -366,18 +398,21 @@ const openWriter = (
             }
           }
         }
-        const encoded = encodeBatch(copyColumns, batch)
-        if (encoded instanceof EncodeFailure) {
-          return yield* failure(target, `column ${encoded.column}: ${encoded.message}`)
-        }
         if (copy === undefined) {
           copy = startCopyIn(client, copyIntoStaging(stagingSql, columns.length))
           copyOpen = true
           yield* copy.write(COPY_BINARY_HEADER).pipe(Effect.mapError(fail("loading the staging table")))
         }
-        yield* copy.write(encoded).pipe(Effect.mapError(fail("loading the staging table")))
+        for (let start = 0; start < batch.numRows; start += SLICE_ROWS) {
+          const end = Math.min(batch.numRows, start + SLICE_ROWS)
+          const encoded = encodeRows(copyColumns, batch, start, end)
+          if (encoded instanceof EncodeFailure) {
+            return yield* failure(target, `column ${encoded.column}: ${encoded.message}`)
+          }
+          yield* copy.write(encoded).pipe(Effect.mapError(fail("loading the staging table")))
+          bytes += encoded.length
+        }
         rows += batch.numRows
-        bytes += encoded.length
       })
 
     const endCopy = Effect.gen(function* () {
@@ -408,7 +443,7 @@ const openWriter = (
         yield* ensureSchema(client, target.schema)
         const current = yield* readTarget(client, target)
         if (current === undefined) {
-          for (const sql of createTarget(target.sql, loadColumns, options.key, options.mode === "merge")) {
+          for (const sql of createTarget(target.sql, loadColumns, key.names, options.mode === "merge")) {
             yield* run(client, sql)
           }
         } else {

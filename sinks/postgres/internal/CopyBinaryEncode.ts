@@ -464,25 +464,30 @@ const fieldWriter = (name: string, type: LogicalType, json: JsonStorage, data: A
   }
 }
 
-/** A first guess of a batch's encoded size: its Arrow buffers plus the per-field lengths. */
-const estimateBytes = (batch: Batch): number => {
-  let bytes = 1024 + batch.numRows * 2
-  for (const child of batch.data.children) bytes += child.byteLength + batch.numRows * 8
-  return bytes
+/** A first guess of the encoded size of `rows` rows of a batch: their share of its Arrow buffers plus the field lengths. */
+const estimateBytes = (batch: Batch, rows: number): number => {
+  let bytes = 0
+  for (const child of batch.data.children) bytes += child.byteLength
+  return 1024 + Math.ceil((bytes / Math.max(batch.numRows, 1)) * rows) + rows * (2 + 4 * batch.numCols)
 }
 
 /**
- * Encodes the rows of `batch` (whose fields are `columns`, in order) as COPY BINARY
- * tuples, without header or trailer. Fails with the first value PostgreSQL cannot hold.
+ * Encodes rows `start` to `end` (exclusive) of `batch`, whose fields are `columns` in
+ * order, as COPY BINARY tuples without header or trailer. Fails with the first value
+ * PostgreSQL cannot hold.
  */
-export const encodeBatch = (columns: ReadonlyArray<CopyColumn>, batch: Batch): Uint8Array | EncodeFailure => {
+export const encodeRows = (
+  columns: ReadonlyArray<CopyColumn>,
+  batch: Batch,
+  start = 0,
+  end = batch.numRows
+): Uint8Array | EncodeFailure => {
   const writers = columns.map(({ column, json }, i) =>
     fieldWriter(column.name, column.type, json, batch.data.children[i]!)
   )
-  const out = new Output(estimateBytes(batch))
+  const out = new Output(estimateBytes(batch, end - start))
   const count = writers.length
-  const rows = batch.numRows
-  for (let row = 0; row < rows; row++) {
+  for (let row = start; row < end; row++) {
     out.ensure(2)
     out.int16(count)
     for (let c = 0; c < count; c++) {

@@ -11,7 +11,7 @@ import type { Column, LogicalType } from "../../../core/Types.js"
 import type { Value } from "../../../core/Values.js"
 import { formatText, pow10 } from "../../../core/Values.js"
 import type { JsonStorage } from "../../../sinks/postgres/internal/CopyBinaryEncode.js"
-import { encodeBatch, EncodeFailure } from "../../../sinks/postgres/internal/CopyBinaryEncode.js"
+import { encodeRows, EncodeFailure } from "../../../sinks/postgres/internal/CopyBinaryEncode.js"
 import type { Row } from "../../conformance/Tables.js"
 import { allTypeColumns, allTypeRows, batchOf, column } from "../../conformance/Tables.js"
 import { SERVER_URL } from "./support.js"
@@ -99,7 +99,7 @@ const sendFunction = (type: LogicalType, json: JsonStorage): string => {
 }
 
 const expectSameAsServer = async (col: Column, values: ReadonlyArray<Value | null>, json: JsonStorage = "json") => {
-  const encoded = encodeBatch(
+  const encoded = encodeRows(
     [{ column: col, json }],
     batchOf(
       [col],
@@ -184,7 +184,7 @@ describe("COPY BINARY encoding", () => {
 
   it("refuses values PostgreSQL cannot hold, naming the column", () => {
     const failure = (col: Column, value: Value) =>
-      encodeBatch([{ column: col, json: "json" }], batchOf([col], [[value]]))
+      encodeRows([{ column: col, json: "json" }], batchOf([col], [[value]]))
     expect(failure(column("t", { kind: "timestamp", unit: "ns", timeZone: null }), 1n)).toEqual(
       new EncodeFailure("t", "1970-01-01T00:00:00.000000001 has nanoseconds, and PostgreSQL keeps microseconds")
     )

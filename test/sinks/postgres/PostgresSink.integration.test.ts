@@ -615,6 +615,29 @@ describe("PostgreSQL sink: errors", () => {
     })
   )
 
+  it.scopedLive("names PostgreSQL would cut or that would touch Ferry's bookkeeping are refused", () =>
+    Effect.gen(function* () {
+      const session = yield* openSink(database.url)
+      const long = "x".repeat(64)
+      expect(
+        (yield* failureOf(
+          deliver(session, target(freshTable()), [column(long, { kind: "int32" })], [], {
+            runId: "n1",
+            mode: "replace"
+          })
+        )).message
+      ).toBe(`column ${long}: the name is longer than the 63 bytes PostgreSQL keeps of a name`)
+      expect(
+        (yield* failureOf(deliver(session, target("_ferry.commits"), sales, [], { runId: "n2", mode: "replace" })))
+          .message
+      ).toMatch(/^schema _ferry holds Ferry's bookkeeping/)
+      // A key the dataset does not carry only matters to a merge.
+      const table = freshTable()
+      yield* deliver(session, target(table), sales, [sale(1, "a", 1)], { runId: "n3", mode: "replace", key: ["gone"] })
+      yield* expectRows(table, [sale(1, "a", 1)])
+    })
+  )
+
   it.scopedLive("a view or another kind of relation is not a target", () =>
     Effect.gen(function* () {
       const session = yield* openSink(database.url)
