@@ -19,7 +19,6 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type pg from "pg"
-import { to as copyTo } from "pg-copy-streams"
 import type { Batch } from "../../core/Batch.js"
 import { DEFAULT_BATCH_ROWS, emptyBatch, makeColumnReader } from "../../core/Batch.js"
 import type { CursorPosition } from "../../core/Cursor.js"
@@ -35,6 +34,7 @@ import { compareValues, formatText } from "../../core/Values.js"
 import { CursorWatermark } from "../../core/Watermark.js"
 import { displayTableName, parseTableName, qualifiedName, quoteIdentifier } from "./Identifiers.js"
 import { CopyBinaryDecoder, CopyDecodeError } from "./internal/CopyBinary.js"
+import { copyOut } from "./internal/CopyOut.js"
 import { quoteString, sqlLiteral } from "./internal/Literals.js"
 import type { OpenedPool, PgErrorContext } from "./PostgresStore.js"
 import { describePgError, openPool, PostgresError, PostgresStoreConfig, runQuery } from "./PostgresStore.js"
@@ -480,7 +480,7 @@ const readTable = (
             })
           : fail({ message: `${described.relation.shown}: ${String(error)}` })
 
-      const copy = client.query(copyTo(statement.sql))
+      const copy = client.query(copyOut(statement.sql))
       const batches = Stream.fromAsyncIterable(copy as AsyncIterable<Uint8Array>, (error) =>
         fail({ message: describePgError(error, context) })
       ).pipe(

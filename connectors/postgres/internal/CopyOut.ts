@@ -1,0 +1,106 @@
+/**
+ * `COPY … TO STDOUT` as a stream of the COPY data's bytes, without the framing of the
+ * wire protocol. pg-copy-streams takes the connection over for the copy and hands it
+ * back after; its parser cuts each CopyData message (one per row) into a buffer of
+ * its own and joins them again, which costs more than decoding the rows. This one
+ * drops the five-byte message headers in place instead, moving each payload down
+ * over them inside the chunk the socket gave, and pushes the chunk once.
+ *
+ * It keeps pg-copy-streams' attach and detach (taking the connection's `data`
+ * listener, giving back the bytes after the copy, letting pg handle an
+ * ErrorResponse), so only the parsing of the copy-out messages is ours.
+ */
+import type { CopyToStreamQuery } from "pg-copy-streams"
+import { to as copyTo } from "pg-copy-streams"
+
+const ERROR_RESPONSE = 0x45
+const COPY_OUT_RESPONSE = 0x48
+const COPY_DATA = 0x64
+const NOTICE_RESPONSE = 0x4e
+const PARAMETER_STATUS = 0x53
+const NOTIFICATION_RESPONSE = 0x41
+
+/** Messages that may come during copy-out; any other ends it (CopyDone, or what follows). */
+const continuesCopy = (code: number): boolean =>
+  code === COPY_DATA ||
+  code === COPY_OUT_RESPONSE ||
+  code === NOTICE_RESPONSE ||
+  code === PARAMETER_STATUS ||
+  code === NOTIFICATION_RESPONSE
+
+/** The parts of pg-copy-streams' CopyToStreamQuery (7.0) this subclass relies on. */
+interface CopyToInternals {
+  readonly _buffer: { push(buffer: Buffer): void }
+  _detach(): void
+  _cleanup(): void
+}
+
+const CopyToStream = Object.getPrototypeOf(copyTo("")).constructor as new (text: string) => CopyToStreamQuery
+
+class UnframedCopyOut extends CopyToStream {
+  /** The start of a message header cut by the end of a chunk. */
+  private partialHeader: Buffer | undefined
+  private messageCode = 0
+  /** Bytes of the current message's content still to come. */
+  private remaining = 0
+
+  /** Called by the base class with each chunk of the connection; returns whether to keep reading. */
+  _parse(chunk: Buffer): boolean | undefined {
+    const internals = this as unknown as CopyToInternals
+    let data = chunk
+    if (this.partialHeader !== undefined) {
+      data = Buffer.concat([this.partialHeader, chunk])
+      this.partialHeader = undefined
+    }
+    const end = data.length
+    let at = 0
+    let written = 0
+    let done = false
+    while (at < end) {
+      if (this.remaining > 0) {
+        const count = Math.min(this.remaining, end - at)
+        if (this.messageCode === COPY_DATA) {
+          if (written !== at) data.copyWithin(written, at, at + count)
+          written += count
+        }
+        at += count
+        this.remaining -= count
+        if (this.remaining === 0 && !continuesCopy(this.messageCode)) {
+          done = true
+          break
+        }
+        continue
+      }
+      if (end - at < 5) {
+        this.partialHeader = data.subarray(at)
+        break
+      }
+      const code = data[at]!
+      if (code === ERROR_RESPONSE) {
+        // pg reads the error and fails the query, which reports it through handleError.
+        if (written > 0) this.push(data.subarray(0, written))
+        internals._buffer.push(data.subarray(at))
+        internals._detach()
+        return undefined
+      }
+      this.messageCode = code
+      this.remaining = data.readUInt32BE(at + 1) - 4
+      at += 5
+      if (this.remaining === 0 && !continuesCopy(code)) {
+        done = true
+        break
+      }
+    }
+    const drained = written > 0 ? this.push(data.subarray(0, written)) : true
+    if (done) {
+      internals._buffer.push(data.subarray(at))
+      internals._detach()
+      this.push(null)
+      internals._cleanup()
+    }
+    return drained
+  }
+}
+
+/** A query to submit to a pg client: `client.query(copyOut(sql))` is a readable of the COPY data. */
+export const copyOut = (sql: string): CopyToStreamQuery => new UnframedCopyOut(sql)
