@@ -219,22 +219,26 @@ const decimalWriter = (scale: number, words: Uint32Array) => {
   const firstModulus = 10 ** (4 - pad)
   const firstFactor = 10 ** pad
   const firstModulusBig = BigInt(firstModulus)
-  const groups: Array<number> = []
+  // 38 digits and a padded group make at most 11 groups; reused for every value.
+  const groups = new Int16Array(12)
+  let count = 0
 
   const collectNumber = (magnitude: number): void => {
-    groups.push((magnitude % firstModulus) * firstFactor)
+    groups[0] = (magnitude % firstModulus) * firstFactor
+    count = 1
     let rest = Math.floor(magnitude / firstModulus)
     while (rest > 0) {
-      groups.push(rest % 10_000)
+      groups[count++] = rest % 10_000
       rest = Math.floor(rest / 10_000)
     }
   }
 
   const collectBigint = (magnitude: bigint): void => {
-    groups.push(Number(magnitude % firstModulusBig) * firstFactor)
+    groups[0] = Number(magnitude % firstModulusBig) * firstFactor
+    count = 1
     let rest = magnitude / firstModulusBig
     while (rest > 0n) {
-      groups.push(Number(rest % 10_000n))
+      groups[count++] = Number(rest % 10_000n)
       rest /= 10_000n
     }
   }
@@ -245,7 +249,6 @@ const decimalWriter = (scale: number, words: Uint32Array) => {
     const middle = words[base + 1]!
     const high = words[base + 2]!
     const top = words[base + 3]!
-    groups.length = 0
     let negative = false
     if (top === 0 && high === 0 && middle < 0x200000) {
       collectNumber(middle * TWO_32 + low)
@@ -260,7 +263,7 @@ const decimalWriter = (scale: number, words: Uint32Array) => {
       collectBigint(negative ? -signed : signed)
     }
     // Groups are least significant first; zeros at either end are not sent.
-    let last = groups.length - 1
+    let last = count - 1
     while (last >= 0 && groups[last] === 0) last--
     if (last < 0) {
       out.ensure(12)
@@ -296,8 +299,15 @@ const bytesWriter = (data: Arrow.Data, prefix: number | undefined) => {
     out.ensure(4 + extra + length)
     out.int32(length + extra)
     if (prefix !== undefined) out.bytes[out.pos++] = prefix
-    out.bytes.set(bytes.subarray(start, start + length), out.pos)
-    out.pos += length
+    const target = out.bytes
+    let pos = out.pos
+    // A view per value costs more than copying a short value byte by byte.
+    if (length < 16) for (let i = start; i < start + length; i++) target[pos++] = bytes[i]!
+    else {
+      target.set(bytes.subarray(start, start + length), pos)
+      pos += length
+    }
+    out.pos = pos
     return undefined
   }
 }
