@@ -42,6 +42,8 @@ export interface CopyDecoderOptions {
 
 const SIGNATURE = [0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]
 const HEADER_BYTES = 19
+/** Bytes of a new chunk joined to the start of a row cut by the previous chunk's end, beyond what the row is known to need. */
+const STITCH_BYTES = 4096
 
 /** 2000-01-01 in days and microseconds since 1970-01-01. */
 const PG_EPOCH_DAYS = 10_957
@@ -624,22 +626,56 @@ export class CopyBinaryDecoder {
       if (chunk.length > 0) throw new CopyDecodeError({ message: "bytes after the end of the COPY data" })
       return batches
     }
-    let bytes = chunk
-    if (this.pendingBytes > 0) {
-      this.pending.push(chunk)
-      this.pendingBytes += chunk.length
-      if (this.pendingBytes < this.needed) return batches
-      bytes = Buffer.concat(this.pending, this.pendingBytes)
-      this.pending = []
-      this.pendingBytes = 0
+    if (this.pendingBytes === 0) {
+      this.parse(chunk, chunk.length, true, batches)
+      return batches
     }
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.length
+    if (this.pendingBytes < this.needed) return batches
+    const parts = this.pending
+    this.pending = []
+    this.pendingBytes = 0
+    if (parts.length > 2) {
+      const whole = Buffer.concat(parts)
+      this.parse(whole, whole.length, true, batches)
+      return batches
+    }
+    // The row begun at the end of the last chunk ends early in this one: join the tail to
+    // that much of the chunk only, rather than copying the whole chunk behind it.
+    const tail = parts[0]!
+    const prefix = Math.min(chunk.length, Math.max(this.needed - tail.length, 0) + STITCH_BYTES)
+    const stitched = Buffer.concat([tail, chunk.subarray(0, prefix)])
+    const stopped = this.parse(stitched, tail.length, false, batches)
+    if (stopped < 0) {
+      const whole = Buffer.concat([stitched.subarray(-stopped - 1, tail.length), chunk])
+      this.parse(whole, whole.length, true, batches)
+      return batches
+    }
+    if (this.trailerRead) {
+      if (prefix < chunk.length) throw new CopyDecodeError({ message: "bytes after the end of the COPY data" })
+      return batches
+    }
+    this.parse(chunk.subarray(stopped - tail.length), chunk.length, true, batches)
+    return batches
+  }
+
+  /**
+   * Decodes the rows of `bytes` that start before `startLimit`; returns where it
+   * stopped. A row cut by the end of `bytes` waits for the next chunk (`store`), or is
+   * reported as `-(its start + 1)` for the caller to retry with more bytes.
+   */
+  private parse(bytes: Uint8Array, startLimit: number, store: boolean, batches: Array<Batch>): number {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const end = bytes.length
     let at = 0
     if (!this.headerRead) {
       const header = this.readHeader(view, bytes)
-      if (header === 0) return this.wait(bytes, 0, HEADER_BYTES, batches)
-      if (header > end) return this.wait(bytes, 0, header, batches)
+      if (header === 0 || header > end) {
+        if (!store) return -1
+        this.wait(bytes, 0, header === 0 ? HEADER_BYTES : header)
+        return end
+      }
       at = header
       this.headerRead = true
     }
@@ -647,12 +683,12 @@ export class CopyBinaryDecoder {
     const starts = this.starts
     const lengths = this.lengths
     const accumulators = this.accumulators
-    while (at + 2 <= end) {
+    while (at < startLimit && at + 2 <= end) {
       const count = view.getInt16(at)
       if (count === -1) {
         this.trailerRead = true
         if (at + 2 !== end) throw new CopyDecodeError({ message: "bytes after the end of the COPY data" })
-        return batches
+        return end
       }
       if (count !== fields) {
         throw new CopyDecodeError({ message: `a row of ${count} fields, where ${fields} were asked for` })
@@ -674,7 +710,11 @@ export class CopyBinaryDecoder {
           break
         }
       }
-      if (missing > 0) return this.wait(bytes, at, missing - at, batches)
+      if (missing > 0) {
+        if (!store) return -at - 1
+        this.wait(bytes, at, missing - at)
+        return end
+      }
       for (let i = 0; i < fields; i++) {
         const size = lengths[i]!
         if (size < 0) accumulators[i]!.appendNull()
@@ -685,7 +725,12 @@ export class CopyBinaryDecoder {
       this.rows++
       if (this.rows >= this.batchRows || this.bytesInBatch >= this.batchBytes) batches.push(this.cut())
     }
-    return this.wait(bytes, at, 2, batches)
+    if (at < startLimit) {
+      if (!store) return -at - 1
+      this.wait(bytes, at, 2)
+      return end
+    }
+    return at
   }
 
   /** After the last chunk: the rows not yet in a batch, if any. */
@@ -703,13 +748,12 @@ export class CopyBinaryDecoder {
     return HEADER_BYTES + view.getInt32(15)
   }
 
-  private wait(bytes: Uint8Array, from: number, needed: number, batches: Array<Batch>): Array<Batch> {
+  private wait(bytes: Uint8Array, from: number, needed: number): void {
     if (from < bytes.length) {
       this.pending = [bytes.subarray(from)]
       this.pendingBytes = bytes.length - from
     }
     this.needed = needed
-    return batches
   }
 
   private cut(): Batch {
