@@ -73,13 +73,16 @@ import type { TargetColumn, TargetColumnRow } from "./internal/TargetPlan.js"
 import { planTarget, TARGET_COLUMNS_QUERY, targetColumnOfRow } from "./internal/TargetPlan.js"
 
 const TABLE_DESCRIPTION =
-  "The table that receives the dataset, as schema.table (or table, in the first schema of the user's search_path). " +
+  "The table that receives the dataset, as schema.table; a table alone is looked up on the user's search_path, and created in its first schema when missing. " +
   'Unquoted names fold to lower case; write "Quoted Names" for capitals, spaces or other characters. ' +
   "The schema and the table are created when missing."
 
 export const PostgresTargetConfig = Schema.Struct({
   table: Schema.String.pipe(
-    Schema.filter((text) => Either.match(parseTableName(text), { onLeft: (message) => message, onRight: () => true }))
+    Schema.filter((text) => Either.match(parseTableName(text), { onLeft: (message) => message, onRight: () => true }), {
+      // The check is SQL's identifier syntax, which JSON Schema cannot say; it stays a string there.
+      jsonSchema: {}
+    })
   ).annotations({
     description: TABLE_DESCRIPTION,
     examples: ["public.sales", 'analytics."Order Lines"', "sales"]
