@@ -41,8 +41,11 @@ import { describePgError, openPool, PostgresError, PostgresStoreConfig, runQuery
 import type { MappedColumn, PgColumn, PgType } from "./PostgresTypes.js"
 import { isBuiltinMapped, mapColumn, pgTypeOfRow, TYPE_CATALOG_QUERY } from "./PostgresTypes.js"
 
-const TableNameText = Schema.NonEmptyString.pipe(
-  Schema.filter((text) => Either.match(parseTableName(text), { onLeft: (message) => message, onRight: () => true }))
+const TableNameText = Schema.String.pipe(
+  Schema.filter((text) => Either.match(parseTableName(text), { onLeft: (message) => message, onRight: () => true }), {
+    // The check is SQL's identifier syntax, which JSON Schema cannot say; it stays a string there.
+    jsonSchema: {}
+  })
 )
 
 export const PostgresDatasetConfig = Schema.Struct({
