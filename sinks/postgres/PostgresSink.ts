@@ -309,21 +309,34 @@ const openWriter = (
     const copyColumns: ReadonlyArray<CopyColumn> = columns.map((column) => ({ column, json: "json" }))
     const staging = stagingName(target.sql, options.runId)
     const stagingSql = stagingTable(staging)
+    // Once the connection is lost, the driver only says it is "not queryable": the error that ended it says why.
     const fail = (what: string) => (error: unknown) =>
-      error instanceof SinkError ? error : explain(session, target, columns, what, error)
+      error instanceof SinkError
+        ? error
+        : explain(session, target, columns, what, connection.lost !== undefined ? connection.lost : error)
 
     // The writer's own connection: the COPY and the commit run on it. One left mid-COPY
     // or mid-transaction is closed rather than returned to the pool.
-    const connection = { broken: false, released: false }
-    const client = yield* Effect.acquireRelease(
-      Effect.tryPromise({ try: () => session.opened.pool.connect(), catch: fail("connecting") }),
-      (client) => Effect.sync(() => release(client, connection.broken))
-    )
+    const connection: { broken: boolean; released: boolean; lost?: unknown } = { broken: false, released: false }
+    // A connection out of the pool has no listener for errors between statements (a
+    // server that ends the session): without one, Node would end the process.
+    const onError = (error: unknown) => {
+      connection.broken = true
+      connection.lost ??= error
+    }
     const release = (opened: pg.PoolClient, destroy: boolean) => {
       if (connection.released) return
       connection.released = true
+      opened.off("error", onError)
       opened.release(destroy ? true : undefined)
     }
+    const client = yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => session.opened.pool.connect(), catch: fail("connecting") }).pipe(
+        Effect.tap((opened) => Effect.sync(() => opened.on("error", onError)))
+      ),
+      // A writer that failed to open may hold advisory locks of its session: the connection goes with them.
+      (opened, exit) => Effect.sync(() => release(opened, connection.broken || Exit.isFailure(exit)))
+    )
 
     yield* ensureBookkeeping(client).pipe(Effect.mapError(fail("creating Ferry's bookkeeping table")))
     yield* dropStaleStaging(client, target.sql, staging).pipe(
@@ -332,24 +345,6 @@ const openWriter = (
     // Refuse an incompatible target before any row moves; commit checks again under its lock.
     const existing = yield* readTarget(client, target).pipe(Effect.mapError(fail("reading the target table")))
     if (existing !== undefined) yield* checkPlan(target, columns, existing.columns)
-
-    const locked = yield* run<{ locked: boolean }>(client, `SELECT pg_try_advisory_lock(${ADVISORY_LOCK}) AS locked`, [
-      stagingLock(staging)
-    ]).pipe(Effect.mapError(fail("locking the staging table")))
-    if (locked.rows[0]?.locked !== true) {
-      return yield* failure(
-        target,
-        `run ${options.runId} is already being written into ${target.shown} by another session`
-      )
-    }
-    yield* Effect.forEach(
-      [
-        `DROP TABLE IF EXISTS ${stagingSql}`,
-        createStaging(stagingSql, loadColumns, options.mode === "merge"),
-        commentStaging(stagingSql, target.sql, options.runId)
-      ],
-      (sql) => run(client, sql)
-    ).pipe(Effect.mapError(fail("creating the staging table")))
 
     let copy: CopyIn | undefined
     let copyOpen = false
@@ -379,7 +374,26 @@ const openWriter = (
       if (copyOpen) connection.broken = true
       return dropStaging
     })
+
+    const locked = yield* run<{ locked: boolean }>(client, `SELECT pg_try_advisory_lock(${ADVISORY_LOCK}) AS locked`, [
+      stagingLock(staging)
+    ]).pipe(Effect.mapError(fail("locking the staging table")))
+    if (locked.rows[0]?.locked !== true) {
+      return yield* failure(
+        target,
+        `run ${options.runId} is already being written into ${target.shown} by another session`
+      )
+    }
+    // From here the staging table is this writer's: whatever happens next, it goes when the scope closes.
     yield* Effect.addFinalizer(() => abort)
+    yield* Effect.forEach(
+      [
+        `DROP TABLE IF EXISTS ${stagingSql}`,
+        createStaging(stagingSql, loadColumns, options.mode === "merge"),
+        commentStaging(stagingSql, target.sql, options.runId)
+      ],
+      (sql) => run(client, sql)
+    ).pipe(Effect.mapError(fail("creating the staging table")))
 
     const write = (batch: Batch): Effect.Effect<void, SinkError> =>
       Effect.gen(function* () {

@@ -638,6 +638,47 @@ describe("PostgreSQL sink: errors", () => {
     })
   )
 
+  it.scopedLive("a writer whose session the server ends fails clearly and leaves nothing behind", () =>
+    Effect.gen(function* () {
+      const session = yield* openSink(database.url)
+      const table = freshTable()
+      const terminate = (state: string) =>
+        sql(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'ferry' AND pid <> pg_backend_pid() AND query LIKE $1`,
+          [state]
+        )
+      for (const [when, pattern] of [
+        ["idle, before the first row", "COMMENT ON TABLE%"],
+        ["mid-COPY", "COPY%"]
+      ] as const) {
+        const error = yield* failureOf(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const writer = yield* session.tables!.open(target(table), sales, {
+                runId: `gone-${when}`,
+                dataset: "d",
+                mode: "append",
+                key: []
+              })
+              if (pattern === "COPY%") yield* writer.write(batchOf(sales, [sale(1, "a", 1)]))
+              yield* terminate(pattern)
+              yield* Effect.sleep("100 millis")
+              yield* writer.write(batchOf(sales, [sale(2, "b", 2)]))
+              return yield* writer.commit({ runId: `gone-${when}`, watermark: null, rows: 2 })
+            })
+          )
+        )
+        expect(error.target, when).toBe(table)
+        expect(error.message, when).toMatch(
+          /^loading the staging table: .*(terminating connection due to administrator command|was closed unexpectedly)$/
+        )
+      }
+      expect(yield* stagingTables()).toEqual([])
+      expect(yield* snapshotOf(database, table)).toBeUndefined()
+    })
+  )
+
   it.scopedLive("a view or another kind of relation is not a target", () =>
     Effect.gen(function* () {
       const session = yield* openSink(database.url)
