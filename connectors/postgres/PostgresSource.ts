@@ -26,7 +26,14 @@ import { decodeWatermark, makeCursor } from "../../core/Cursor.js"
 import { SourceError } from "../../core/Errors.js"
 import { filterToSql } from "../../core/Filter.js"
 import { makeBatch } from "../../core/Rows.js"
-import type { DatasetDescription, ReadPlan, SourceConnector, SourceSession, StoreContext } from "../../core/Source.js"
+import type {
+  DatasetDescription,
+  IncrementalSpec,
+  ReadPlan,
+  SourceConnector,
+  SourceSession,
+  StoreContext
+} from "../../core/Source.js"
 import type { Column, LogicalType } from "../../core/Types.js"
 import { toSchema, unitsPerSecond } from "../../core/Types.js"
 import type { Value } from "../../core/Values.js"
@@ -275,14 +282,80 @@ interface ReadStatement {
   }>
 }
 
-const planRead = (
-  described: Described,
-  plan: ReadPlan<CursorWatermark>
-): Either.Either<ReadStatement, { message: string; column?: string }> =>
+type PlanProblem = { readonly message: string; readonly column?: string }
+
+/** Renders each literal; the first value that has none (a NUL in text) is kept to fail the plan with. */
+const literalRenderer = () => {
+  let problem: string | undefined
+  const literal = (value: Value, type: LogicalType): string =>
+    Either.match(sqlLiteral(type, value), {
+      onLeft: (message) => {
+        problem ??= message
+        return "NULL"
+      },
+      onRight: (sql) => sql
+    })
+  return { literal, problem: () => problem }
+}
+
+/** The range of an incremental read after a watermark, in (cursor, key…) order. */
+const incrementalRange = (
+  spec: IncrementalSpec,
+  cursor: MappedColumn,
+  keys: ReadonlyArray<MappedColumn>,
+  plan: ReadPlan<CursorWatermark>,
+  literal: (value: Value, type: LogicalType) => string,
+  shown: string
+): Either.Either<{ condition: string; orderBy: string; since: Option.Option<CursorPosition> }, PlanProblem> =>
+  Either.gen(function* () {
+    const cursorSql = quoteIdentifier(cursor.column.name)
+    const keySql = keys.map((key) => quoteIdentifier(key.column.name))
+    const orderBy = ` ORDER BY ${[cursorSql, ...keySql].join(", ")}`
+    if (Option.isNone(plan.after)) return { condition: `${cursorSql} IS NOT NULL`, orderBy, since: Option.none() }
+    const position = yield* Either.mapLeft(
+      decodeWatermark(
+        plan.after.value,
+        cursor.column,
+        keys.map((key) => key.column)
+      ),
+      (message) => ({ message: `${shown}: ${message}` })
+    )
+    const since = Option.some(position)
+    // makeCursor refused an infinite lookback.
+    const lookbackNanos = Option.match(spec.lookback, {
+      onNone: () => 0n,
+      onSome: (duration) => Option.getOrElse(Duration.toNanos(duration), () => 0n)
+    })
+    if (lookbackNanos > 0n) {
+      const bound = lookbackBound(cursor.column.type, position.cursor, lookbackNanos)
+      return { condition: `${cursorSql} > ${literal(bound, cursor.column.type)}`, orderBy, since }
+    }
+    const cursorLiteral = literal(position.cursor, cursor.column.type)
+    const keyLiterals = position.key.map((value, k) => literal(value, keys[k]!.column.type))
+    // The first condition lets an index on the cursor bound the scan; the row comparison is exact.
+    const condition =
+      keys.length === 0
+        ? `${cursorSql} > ${cursorLiteral}`
+        : `${cursorSql} >= ${cursorLiteral} AND (${[cursorSql, ...keySql].join(", ")}) > (${[cursorLiteral, ...keyLiterals].join(", ")})`
+    return { condition, orderBy, since }
+  })
+
+/** Refuses cursor and key columns read through their text form: it does not order like the column. */
+const checkOrderable = (role: string, column: MappedColumn, shown: string): Either.Either<void, PlanProblem> =>
+  column.casts.length === 0
+    ? Either.void
+    : Either.left({
+        message:
+          `the ${role} column ${column.column.name} of ${shown} is read through its text form, which does not ` +
+          `order like the column itself; use a column of integers, decimals, dates, timestamps or text, or a query dataset that casts it`,
+        column: column.column.name
+      })
+
+const planRead = (described: Described, plan: ReadPlan<CursorWatermark>): Either.Either<ReadStatement, PlanProblem> =>
   Either.gen(function* () {
     const { columns, relation } = described
     const byName = new Map(columns.map((column) => [column.column.name, column]))
-    const find = (name: string, role: string) => {
+    const find = (name: string, role: string): Either.Either<MappedColumn, PlanProblem> => {
       const found = byName.get(name)
       return found === undefined
         ? Either.left({
@@ -298,27 +371,14 @@ const planRead = (
       return yield* Either.left({ message: "the column selection names a column twice" })
     }
     const plain = columns.map((column) => column.column)
-
-    let literalProblem: string | undefined
-    const literal = (value: Value, type: LogicalType): string =>
-      Either.match(sqlLiteral(type, value), {
-        onLeft: (message) => {
-          literalProblem ??= message
-          return "NULL"
-        },
-        onRight: (sql) => sql
-      })
+    const { literal, problem } = literalRenderer()
     const conditions: Array<string> = []
     if (Option.isSome(plan.filter)) {
-      const rendered = filterToSql(
-        plan.filter.value,
-        (name) => {
-          const column = byName.get(name)
-          return column === undefined ? quoteIdentifier(name) : columnExpression(column)
-        },
-        literal,
-        plain
-      )
+      const expression = (name: string) => {
+        const column = byName.get(name)
+        return column === undefined ? quoteIdentifier(name) : columnExpression(column)
+      }
+      const rendered = filterToSql(plan.filter.value, expression, literal, plain)
       if (Either.isLeft(rendered)) return yield* Either.left({ message: `filter: ${rendered.left}` })
       conditions.push(rendered.right.sql)
     }
@@ -330,63 +390,25 @@ const planRead = (
       const spec = plan.incremental.value
       const cursor = yield* find(spec.cursor, " (the incremental cursor)")
       const keys = yield* Either.all(spec.key.map((name) => find(name, " (an incremental key)")))
-      for (const [role, column] of [["cursor", cursor] as const, ...keys.map((key) => ["key", key] as const)]) {
-        if (column.casts.length > 0) {
-          return yield* Either.left({
-            message:
-              `the ${role} column ${column.column.name} of ${relation.shown} is read through its text form, which does not ` +
-              `order like the column itself; use a column of integers, decimals, dates, timestamps or text, or a query dataset that casts it`,
-            column: column.column.name
-          })
-        }
-      }
+      yield* checkOrderable("cursor", cursor, relation.shown)
+      for (const key of keys) yield* checkOrderable("key", key, relation.shown)
       // Checks the kinds of the cursor and keys, and the lookback, as every source does.
       yield* Either.mapLeft(makeCursor(spec, plain), (message) => ({
         message: `${relation.shown}: ${message}`,
         column: spec.cursor
       }))
-      const extras = [cursor, ...keys].filter((column) => !read.includes(column))
-      read = [...read, ...extras]
-      const indexOf = (column: MappedColumn) => read.indexOf(column)
-      const cursorSql = quoteIdentifier(cursor.column.name)
-      const keySql = keys.map((key) => quoteIdentifier(key.column.name))
+      read = [...read, ...[cursor, ...keys].filter((column) => !read.includes(column))]
       let since: Option.Option<CursorPosition> = Option.none()
       if (plan.mode === "incremental") {
-        if (Option.isSome(plan.after)) {
-          const position = yield* Either.mapLeft(
-            decodeWatermark(
-              plan.after.value,
-              cursor.column,
-              keys.map((key) => key.column)
-            ),
-            (message) => ({ message: `${relation.shown}: ${message}` })
-          )
-          since = Option.some(position)
-          // makeCursor refused an infinite lookback.
-          const lookbackNanos = Option.match(spec.lookback, {
-            onNone: () => 0n,
-            onSome: (duration) => Option.getOrElse(Duration.toNanos(duration), () => 0n)
-          })
-          if (lookbackNanos > 0n) {
-            const bound = lookbackBound(cursor.column.type, position.cursor, lookbackNanos)
-            conditions.push(`${cursorSql} > ${literal(bound, cursor.column.type)}`)
-          } else {
-            const cursorLiteral = literal(position.cursor, cursor.column.type)
-            const keyLiterals = position.key.map((value, k) => literal(value, keys[k]!.column.type))
-            // The first condition lets an index on the cursor bound the scan; the row comparison is exact.
-            conditions.push(
-              keys.length === 0
-                ? `${cursorSql} > ${cursorLiteral}`
-                : `${cursorSql} >= ${cursorLiteral} AND (${[cursorSql, ...keySql].join(", ")}) > (${[cursorLiteral, ...keyLiterals].join(", ")})`
-            )
-          }
-        } else {
-          conditions.push(`${cursorSql} IS NOT NULL`)
-        }
-        orderBy = ` ORDER BY ${[cursorSql, ...keySql].join(", ")}`
+        const range = yield* incrementalRange(spec, cursor, keys, plan, literal, relation.shown)
+        conditions.push(range.condition)
+        orderBy = range.orderBy
+        since = range.since
       }
+      const indexOf = (column: MappedColumn) => read.indexOf(column)
       ordered = Option.some({ cursor: indexOf(cursor), keys: keys.map(indexOf), since })
     }
+    const literalProblem = problem()
     if (literalProblem !== undefined) return yield* Either.left({ message: literalProblem })
 
     const select = read
