@@ -568,7 +568,8 @@ const openSession = (
       runQuery<{ id: string }>(
         holder,
         store,
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot() AS id",
+        // A server-wide idle_in_transaction_session_timeout would end the holder between reads.
+        "SET idle_in_transaction_session_timeout = 0; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot() AS id",
         [],
         opened.context
       ),
@@ -585,7 +586,7 @@ const openSession = (
       )
     )
     const results = exported as unknown as ReadonlyArray<pg.QueryResult<{ id: string }>>
-    const snapshot = results[1]!.rows[0]!.id
+    const snapshot = results[2]!.rows[0]!.id
     const session: Session = { store, opened, snapshot }
 
     const described = new Map<string, Described>()
