@@ -240,9 +240,20 @@ export const acquireClient = (
     Effect.tryPromise({
       try: () => opened.pool.connect(),
       catch: (error) => new PostgresError({ store, message: describePgError(error, opened.context) })
-    }),
-    (client, exit) => Effect.sync(() => client.release(Exit.isSuccess(exit) ? undefined : true))
+    }).pipe(
+      // A checked-out connection that the server ends between statements emits an error
+      // on the client; without a listener Node would end the process. The next query
+      // on it fails and says so.
+      Effect.tap((client) => Effect.sync(() => client.on("error", ignoreConnectionError)))
+    ),
+    (client, exit) =>
+      Effect.sync(() => {
+        client.off("error", ignoreConnectionError)
+        client.release(Exit.isSuccess(exit) ? undefined : true)
+      })
   )
+
+const ignoreConnectionError = (): void => undefined
 
 /** Runs one statement, as a PostgresError told with `context` when it fails. */
 export const runQuery = <R extends pg.QueryResultRow = pg.QueryResultRow>(
