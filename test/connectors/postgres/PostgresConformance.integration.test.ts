@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { postgresSource } from "../../../connectors/postgres/PostgresSource.js"
 import { sourceConformance } from "../../conformance/index.js"
-import { createTable, makeSchema, storeConfig } from "./support.js"
+import { createTable, makeSchema, storeConfig } from "../../support/postgres.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 let tables = 0

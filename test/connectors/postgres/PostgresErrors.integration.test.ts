@@ -16,7 +16,7 @@ import { parseFilter } from "../../../core/Filter.js"
 import type { ReadPlan } from "../../../core/Source.js"
 import type { CursorWatermark } from "../../../core/Watermark.js"
 import { collect } from "../../conformance/index.js"
-import { makeSchema, storeConfig } from "./support.js"
+import { makeSchema, storeConfig } from "../../support/postgres.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 

@@ -9,7 +9,7 @@ import type { PostgresDatasetConfig } from "../../../connectors/postgres/Postgre
 import { PostgresDatasetConfig as DatasetSchema, postgresSource } from "../../../connectors/postgres/PostgresSource.js"
 import { parseFilter } from "../../../core/Filter.js"
 import { collect, rowsOf, rowText } from "../../conformance/index.js"
-import { makeSchema, storeConfig } from "./support.js"
+import { makeSchema, storeConfig } from "../../support/postgres.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 const WEIRD_TABLE = 'Order "Lines"; DROP TABLE victims; --'

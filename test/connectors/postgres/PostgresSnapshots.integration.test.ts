@@ -18,7 +18,7 @@ import type { IncrementalSpec, Page, ReadPlan, SourceSession } from "../../../co
 import type { Column } from "../../../core/Types.js"
 import type { CursorWatermark } from "../../../core/Watermark.js"
 import { collect, rowsOf, rowText } from "../../conformance/index.js"
-import { connect, makeSchema, storeConfig } from "./support.js"
+import { connect, makeSchema, storeConfig } from "../../support/postgres.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 const others: Array<pg.Client> = []

@@ -11,7 +11,7 @@ import { numericTypmod, pgTypeFor } from "../../../connectors/postgres/PostgresT
 import type { LogicalType } from "../../../core/Types.js"
 import { typeName } from "../../../core/Types.js"
 import { collect, rowsOf, rowText } from "../../conformance/index.js"
-import { makeSchema, storeConfig } from "./support.js"
+import { makeSchema, storeConfig } from "../../support/postgres.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 

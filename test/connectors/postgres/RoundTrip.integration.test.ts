@@ -3,6 +3,8 @@
  * code: the table that arrives holds the same values as the one read, at their
  * extremes (bigint and numeric(38,10) at their limits, timestamps before 1970 and far
  * ahead, year 1, NaN and infinities in floats, empty text against NULL, non-ASCII text).
+ * The sink keeps its bookkeeping in the database it writes to, so the test has a
+ * database of its own, dropped at the end.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -10,9 +12,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { quoteIdentifier } from "../../../connectors/postgres/Identifiers.js"
 import { runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
-import { makeSchema, TEST_URL } from "./support.js"
+import type { TestDatabase } from "../../support/postgres.js"
+import { createDatabase } from "../../support/postgres.js"
 
-let schema: Awaited<ReturnType<typeof makeSchema>>
+const SCHEMA = "round_trip"
+let database: TestDatabase
 
 const COLUMNS: ReadonlyArray<readonly [string, string, ReadonlyArray<string>]> = [
   ["id", "integer", ["1", "2", "3", "4"]],
@@ -54,23 +58,22 @@ const COLUMNS: ReadonlyArray<readonly [string, string, ReadonlyArray<string>]> =
 ]
 
 beforeAll(async () => {
-  schema = await makeSchema("round_trip")
+  database = await createDatabase("ferry_round_trip")
   const rows = [0, 1, 2, 3].map((row) => `(${COLUMNS.map(([, , values]) => values[row]).join(", ")})`)
-  await schema.client.query(`
-    CREATE TABLE ${schema.name}.source (${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
-    INSERT INTO ${schema.name}.source VALUES ${rows.join(", ")};
+  await database.query(`
+    CREATE SCHEMA ${SCHEMA};
+    CREATE TABLE ${SCHEMA}.source (${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
+    INSERT INTO ${SCHEMA}.source VALUES ${rows.join(", ")};
   `)
-})
-afterAll(async () => {
-  await schema.drop()
-})
+}, 30_000)
+afterAll(() => database?.drop(), 30_000)
 
 /** Rows of a table as text, each column through its own type's output. */
 const rowsOf = async (table: string): Promise<Array<string>> => {
-  const result = await schema.client.query(
-    `SELECT ${COLUMNS.map(([name]) => `${quoteIdentifier(name)}::text`).join(", ")} FROM ${schema.name}.${table} ORDER BY id`
+  const rows = await database.query(
+    `SELECT ${COLUMNS.map(([name]) => `${quoteIdentifier(name)}::text`).join(", ")} FROM ${SCHEMA}.${table} ORDER BY id`
   )
-  return result.rows.map((row) => JSON.stringify(Object.values(row)))
+  return rows.map((row) => JSON.stringify(Object.values(row)))
 }
 
 describe("PostgreSQL → Parquet → PostgreSQL", () => {
@@ -78,8 +81,8 @@ describe("PostgreSQL → Parquet → PostgreSQL", () => {
     Effect.gen(function* () {
       const out = workspace(
         shareConfig({
-          stores: [`pg: { type: postgres, url: "${TEST_URL}", account: contoso }`],
-          datasets: [`{ name: every, source: { store: pg, table: ${schema.name}.source } }`],
+          stores: [`pg: { type: postgres, url: "${database.url}", account: contoso }`],
+          datasets: [`{ name: every, source: { store: pg, table: ${SCHEMA}.source } }`],
           mappings: ["every: { store: out, path: every/, format: parquet }"]
         })
       )
@@ -89,10 +92,10 @@ describe("PostgreSQL → Parquet → PostgreSQL", () => {
         shareConfig({
           stores: [
             `parquet: { type: local, root: "${out.out()}", account: contoso }`,
-            `pg: { type: postgres, url: "${TEST_URL}", account: fabrikam }`
+            `pg: { type: postgres, url: "${database.url}", account: fabrikam }`
           ],
           datasets: ["{ name: every, source: { store: parquet, table: every/ } }"],
-          mappings: [`every: { store: pg, table: ${schema.name}.arrived }`]
+          mappings: [`every: { store: pg, table: ${SCHEMA}.arrived }`]
         })
       )
       const second = yield* runOnce(back)
@@ -100,13 +103,13 @@ describe("PostgreSQL → Parquet → PostgreSQL", () => {
         "ok"
       ])
       const columns = yield* Effect.promise(() =>
-        schema.client.query(
+        database.query(
           `SELECT column_name, format_type(atttypid, atttypmod) AS type FROM information_schema.columns
-           JOIN pg_attribute ON attrelid = '${schema.name}.arrived'::regclass AND attname = column_name
-           WHERE table_schema = '${schema.name}' AND table_name = 'arrived' ORDER BY ordinal_position`
+           JOIN pg_attribute ON attrelid = '${SCHEMA}.arrived'::regclass AND attname = column_name
+           WHERE table_schema = '${SCHEMA}' AND table_name = 'arrived' ORDER BY ordinal_position`
         )
       )
-      expect(columns.rows.map((row) => `${row.column_name} ${row.type}`)).toEqual([
+      expect(columns.map((row) => `${row.column_name} ${row.type}`)).toEqual([
         "id integer",
         "small smallint",
         "big bigint",

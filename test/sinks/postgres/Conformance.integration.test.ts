@@ -5,8 +5,8 @@ import * as Either from "effect/Either"
 import { pgTypeFor } from "../../../connectors/postgres/PostgresTypes.js"
 import { postgresSink } from "../../../sinks/postgres/PostgresSink.js"
 import { sinkConformance } from "../../conformance/index.js"
-import type { TestDatabase } from "./support.js"
-import { createDatabase, readRows, snapshotOf, storeConfig, target } from "./support.js"
+import type { TestDatabase } from "../../support/postgres.js"
+import { createDatabase, readRows, snapshotOf, storeConfig, target } from "../../support/postgres.js"
 
 let database: TestDatabase
 beforeAll(async () => {

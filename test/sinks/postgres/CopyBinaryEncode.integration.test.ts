@@ -14,9 +14,9 @@ import type { JsonStorage } from "../../../sinks/postgres/internal/CopyBinaryEnc
 import { encodeRows, EncodeFailure } from "../../../sinks/postgres/internal/CopyBinaryEncode.js"
 import type { Row } from "../../conformance/Tables.js"
 import { allTypeColumns, allTypeRows, batchOf, column } from "../../conformance/Tables.js"
-import { SERVER_URL } from "./support.js"
+import { TEST_URL } from "../../support/postgres.js"
 
-const pool = new pg.Pool({ connectionString: SERVER_URL, max: 2 })
+const pool = new pg.Pool({ connectionString: TEST_URL, max: 2 })
 afterAll(() => pool.end())
 
 /** The fields of a one-column COPY BINARY body: each value's bytes, or null. */

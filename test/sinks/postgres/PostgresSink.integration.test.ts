@@ -18,8 +18,8 @@ import { postgresSink } from "../../../sinks/postgres/PostgresSink.js"
 import { stagingName, stagingPrefix } from "../../../sinks/postgres/internal/Statements.js"
 import type { Row } from "../../conformance/Tables.js"
 import { batchOf, column, sortedText } from "../../conformance/Tables.js"
-import type { TestDatabase } from "./support.js"
-import { createDatabase, deliver, openSink, readRows, snapshotOf, storeConfig, target } from "./support.js"
+import type { TestDatabase } from "../../support/postgres.js"
+import { createDatabase, deliver, openSink, readRows, snapshotOf, storeConfig, target } from "../../support/postgres.js"
 
 let database: TestDatabase
 beforeAll(async () => {

@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import { checkpointOf, runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
-import type { TestDatabase } from "./support.js"
-import { createDatabase } from "./support.js"
+import type { TestDatabase } from "../../support/postgres.js"
+import { createDatabase } from "../../support/postgres.js"
 
 let database: TestDatabase
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import type { CopyColumn } from "../../../../connectors/postgres/internal/CopyBi
 import { CopyBinaryDecoder, CopyDecodeError } from "../../../../connectors/postgres/internal/CopyBinary.js"
 import type { Batch } from "../../../../core/Batch.js"
 import { rowsOf, rowText } from "../../../conformance/index.js"
-import { makeSchema } from "../support.js"
+import { makeSchema } from "../../../support/postgres.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 

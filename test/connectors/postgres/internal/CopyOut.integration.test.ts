@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type pg from "pg"
 import { to as copyTo } from "pg-copy-streams"
 import { copyOut } from "../../../../connectors/postgres/internal/CopyOut.js"
-import { connect } from "../support.js"
+import { connect } from "../../../support/postgres.js"
 
 let client: pg.Client
 
