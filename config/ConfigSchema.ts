@@ -193,7 +193,11 @@ export const Incremental = Schema.Struct({
     DurationText.annotations({
       description: "A window re-read before the last watermark, for rows that commit late with an older cursor."
     })
-  )
+  ),
+  deletes: Schema.optionalWith(Schema.Literal("ignore", "reconcile"), { default: () => "ignore" }).annotations({
+    description:
+      "Rows deleted at the source: `ignore` (the default) leaves them in the target; `reconcile` compares the source's and the target's keys after each incremental run, by hashed key ranges, and deletes the target's rows whose key the source no longer has, in the same commit as the run's rows (sinks that can delete rows: postgres)."
+  })
 }).annotations({
   identifier: "Incremental",
   description: "Deliver only rows changed since the last run, tracked by (cursor, key)."

@@ -42,11 +42,29 @@ const ConnectorShape = {
   open: AnyFunction
 }
 
+/** Capabilities are flags that config validation trusts, so each must be a boolean when present. */
+const Capability = Schema.optional(Schema.Boolean)
+
 /** What a plugin module's default export must look like. */
 export const PluginShape = Schema.Struct({
   name: Schema.String,
   sources: Schema.optional(
-    Schema.Array(Schema.Struct({ ...ConnectorShape, datasetConfig: AnySchema, watermark: AnySchema }))
+    Schema.Array(
+      Schema.Struct({
+        ...ConnectorShape,
+        datasetConfig: AnySchema,
+        watermark: AnySchema,
+        capabilities: Schema.optional(Schema.Struct({ keys: Capability }))
+      })
+    )
   ),
-  sinks: Schema.optional(Schema.Array(Schema.Struct({ ...ConnectorShape, targetConfig: AnySchema })))
+  sinks: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        ...ConnectorShape,
+        targetConfig: AnySchema,
+        capabilities: Schema.optional(Schema.Struct({ deletes: Capability }))
+      })
+    )
+  )
 })

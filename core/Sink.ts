@@ -9,6 +9,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { Batch } from "./Batch.js"
 import type { SinkError } from "./Errors.js"
+import type { KeySide } from "./Reconcile.js"
 import type { ConfigSchema, FileLocation, StoreContext } from "./Source.js"
 import type { Column } from "./Types.js"
 
@@ -42,6 +43,24 @@ export interface Delivery {
   readonly files: number
   /** True when this run id had already been committed and nothing changed. */
   readonly alreadyCommitted: boolean
+  /** Rows the commit deleted by key (`TableDeletes.stage`), when any were staged. */
+  readonly deleted?: number
+}
+
+/**
+ * Deleting rows by key in the commit, for `deletes: reconcile`. A writer opened to
+ * merge on a key gives it when its sink declares `capabilities.deletes`.
+ */
+export interface TableDeletes {
+  /** The target's keys as they are before this writer's commit, in key order. */
+  readonly keys: Effect.Effect<KeySide<SinkError>, SinkError>
+  /**
+   * Stages keys (batches of the key columns) whose rows the commit deletes, in the same
+   * transaction as the rows written: a reader sees both or neither. A key the writer
+   * also wrote a row for is not deleted. Called once, after the last `write`; resolves
+   * to the number of keys staged.
+   */
+  readonly stage: <E>(keys: Stream.Stream<Batch, E>) => Effect.Effect<number, SinkError | E>
 }
 
 export interface TableWriter {
@@ -49,6 +68,7 @@ export interface TableWriter {
   readonly commit: (request: CommitRequest) => Effect.Effect<Delivery, SinkError>
   /** Drops everything staged. Closing the writer's scope without a commit aborts too. */
   readonly abort: Effect.Effect<void>
+  readonly deletes?: TableDeletes
 }
 
 /** A file to write: its path relative to the target, and its source's metadata. */
@@ -99,6 +119,12 @@ export interface SinkSession<T> {
   readonly isCommitted: (target: T, runId: string) => Effect.Effect<boolean, SinkError>
 }
 
+/** What a sink can do beyond writing, declared so that config validation can check it before anything opens. */
+export interface SinkCapabilities {
+  /** Its table writers opened to merge on a key can delete rows by key in the commit (`TableWriter.deletes`). */
+  readonly deletes?: boolean
+}
+
 export interface SinkConnector<C = unknown, T = unknown> {
   /** The YAML `type:` of the store, snake_case; the same as its source side's, if it has one. */
   readonly type: string
@@ -106,5 +132,6 @@ export interface SinkConnector<C = unknown, T = unknown> {
   readonly storeConfig: ConfigSchema<C>
   /** A mapping's target settings (beside `store`, `format` and its options). */
   readonly targetConfig: ConfigSchema<T>
+  readonly capabilities?: SinkCapabilities
   readonly open: (config: C, context: StoreContext) => Effect.Effect<SinkSession<T>, SinkError, Scope.Scope>
 }

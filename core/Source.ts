@@ -12,6 +12,7 @@ import type * as Stream from "effect/Stream"
 import type { Batch } from "./Batch.js"
 import type { SourceError } from "./Errors.js"
 import type { Filter } from "./Filter.js"
+import type { KeySide } from "./Reconcile.js"
 import type { Column } from "./Types.js"
 
 /**
@@ -40,6 +41,11 @@ export interface IncrementalSpec {
   readonly key: ReadonlyArray<string>
   /** A window re-read before the watermark, for rows that commit late with an older cursor. */
   readonly lookback: Option.Option<Duration.Duration>
+  /**
+   * `reconcile`: after an incremental run, rows whose key the source no longer has are
+   * deleted from the target in the same commit (core/Reconcile.ts). Absent means `ignore`.
+   */
+  readonly deletes?: "ignore" | "reconcile"
 }
 
 export interface ReadPlan<W> {
@@ -96,12 +102,33 @@ export interface FileAccess<D> {
   readonly locate?: (dataset: D, file: FileEntry) => Effect.Effect<FileLocation, SourceError>
 }
 
+/** Which keys of a table dataset a key side lists. */
+export interface KeyRequest {
+  /** The dataset's name in the share, for messages. */
+  readonly dataset: string
+  /** The key columns, in key order. */
+  readonly key: ReadonlyArray<string>
+  /** The dataset's row filter: only the keys of rows it keeps belong to the dataset. */
+  readonly filter: Option.Option<Filter>
+}
+
 export interface SourceSession<D, W> {
   readonly describe: (dataset: D) => Effect.Effect<DatasetDescription, SourceError>
   /** Present when the store holds table datasets. */
   readonly readTable?: (dataset: D, plan: ReadPlan<W>) => Stream.Stream<Page<W>, SourceError>
   /** Present when the store holds file datasets. */
   readonly files?: FileAccess<D>
+  /**
+   * The keys of a table dataset as the session sees it (the same snapshot as its reads),
+   * for `deletes: reconcile`. Present when the connector declares `capabilities.keys`.
+   */
+  readonly keys?: (dataset: D, request: KeyRequest) => Effect.Effect<KeySide<SourceError>, SourceError, Scope.Scope>
+}
+
+/** What a source can do beyond reading, declared so that config validation can check it before anything opens. */
+export interface SourceCapabilities {
+  /** Its sessions list a table dataset's keys in key order (`SourceSession.keys`). */
+  readonly keys?: boolean
 }
 
 export interface SourceConnector<C = unknown, D = unknown, W = unknown> {
@@ -113,5 +140,6 @@ export interface SourceConnector<C = unknown, D = unknown, W = unknown> {
   /** A dataset's `source:` settings (beside `store`). */
   readonly datasetConfig: ConfigSchema<D>
   readonly watermark: ConfigSchema<W>
+  readonly capabilities?: SourceCapabilities
   readonly open: (config: C, context: StoreContext) => Effect.Effect<SourceSession<D, W>, SourceError, Scope.Scope>
 }

@@ -12,11 +12,13 @@ import type * as Scope from "effect/Scope"
 import type { Batch } from "../core/Batch.js"
 import { applyCasts, planCasts } from "../core/Cast.js"
 import type { SinkError, SourceError } from "../core/Errors.js"
-import type { CommitRequest, Delivery, SinkSession, WriteMode, WriteOptions } from "../core/Sink.js"
-import type { DatasetDescription, ReadPlan, SourceConnector, SourceSession } from "../core/Source.js"
+import { reconcile } from "../core/Reconcile.js"
+import type { CommitRequest, Delivery, SinkSession, TableWriter, WriteMode, WriteOptions } from "../core/Sink.js"
+import type { DatasetDescription, IncrementalSpec, ReadPlan, SourceConnector, SourceSession } from "../core/Source.js"
 import type { Progress, Transferred } from "../core/Transfer.js"
 import { copyFiles, transferToFile, transferToTable } from "../core/Transfer.js"
 import type { Column } from "../core/Types.js"
+import { isSameType, typeName } from "../core/Types.js"
 import { FileWatermark } from "../core/Watermark.js"
 import type { Dataset, FerryConfig, Mapping, Share, Store, Subscription } from "../config/FerryConfig.js"
 import { formatNamed } from "../sinks/formats/Formats.js"
@@ -69,6 +71,8 @@ interface Written {
   /** Bytes as published (encoded files), rather than as read (Arrow buffers). */
   readonly publishedBytes: boolean
   readonly note?: string
+  /** What reconciling deletes found: the keys staged (the commit deletes their rows), and how they were found. */
+  readonly reconciled?: { readonly staged: number; readonly how: string }
 }
 
 interface Sides {
@@ -237,6 +241,12 @@ const transferTable = (
         writeOptions(task, mode === "full" ? "replace" : merge ? "merge" : "append")
       )
       const transferred = yield* transferToTable({ pages, transform, writer, report })
+      // A full snapshot replaces the target, so only an incremental one has deletes to find.
+      const spec = Option.getOrUndefined(dataset.incremental)
+      if (merge && spec?.deletes === "reconcile") {
+        const reconciled = yield* reconcileDeletes(task, sides, writer, spec)
+        return { transferred, commit: writer.commit, publishedBytes: false, reconciled }
+      }
       return { transferred, commit: writer.commit, publishedBytes: false }
     }
     if (sink.files === undefined) {
@@ -261,6 +271,60 @@ const transferTable = (
       report
     })
     return { transferred, commit: writer.commit, publishedBytes: true }
+  })
+
+const describeKey = (columns: ReadonlyArray<Column>) =>
+  columns.map((column) => `${column.name} ${typeName(column.type)}`).join(", ")
+
+/**
+ * Finds the target's keys that the source no longer has (core/Reconcile.ts) and stages
+ * them in the writer, whose commit deletes their rows with the merge.
+ */
+const reconcileDeletes = (
+  task: DatasetTask,
+  sides: Sides,
+  writer: TableWriter,
+  spec: IncrementalSpec
+): Effect.Effect<NonNullable<Written["reconciled"]>, unknown, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { dataset } = task
+    if (writer.deletes === undefined) {
+      return yield* new DatasetError({
+        message: `deletes: reconcile needs a sink that can delete rows, and store ${sides.sinkStore.name} cannot`
+      })
+    }
+    if (sides.source.keys === undefined) {
+      return yield* new DatasetError({
+        message: `deletes: reconcile needs a source that can list the dataset's keys, and store ${sides.sourceStore.name} cannot`
+      })
+    }
+    const source = yield* sides.source.keys(dataset.source.config, {
+      dataset: dataset.name,
+      key: spec.key,
+      filter: dataset.filter
+    })
+    const target = yield* writer.deletes.keys
+    const sameKey =
+      source.columns.length === target.columns.length &&
+      source.columns.every(
+        (column, k) => column.name === target.columns[k]!.name && isSameType(column.type, target.columns[k]!.type)
+      )
+    if (!sameKey) {
+      return yield* new DatasetError({
+        message: `the source's key (${describeKey(source.columns)}) and the target's (${describeKey(target.columns)}) differ, so deletes cannot be reconciled`
+      })
+    }
+    const reconciliation = reconcile<SourceError | SinkError>(source, target)
+    const staged = yield* writer.deletes.stage(reconciliation.missing)
+    const { keysStreamed, rounds } = reconciliation.stats
+    yield* Effect.logDebug(`Reconciled the keys of ${dataset.name}`).pipe(
+      Effect.annotateLogs({ dataset: dataset.name, ...reconciliation.stats })
+    )
+    const how =
+      rounds === 0
+        ? `all keys compared: ${keysStreamed.source} from the source, ${keysStreamed.target} from the target`
+        : `${rounds} digest round${rounds === 1 ? "" : "s"}, ${keysStreamed.source + keysStreamed.target} keys compared`
+    return { staged, how }
   })
 
 /** The three-step commit; the watermark stays where it was when nothing carried a new one. */
@@ -317,17 +381,27 @@ export const runDataset =
           description.kind === "files"
             ? yield* copyFolder(task, sides, mode, after, hooks.report)
             : yield* transferTable(task, sides, mode, after, description.columns, hooks.report)
-        const { transferred } = written
-        if (mode === "incremental" && transferred.rows === 0 && transferred.files === 0) {
-          return { mode, rows: 0, bytes: 0, files: 0, note: "nothing new" }
+        const { reconciled, transferred } = written
+        const staged = reconciled?.staged ?? 0
+        if (mode === "incremental" && transferred.rows === 0 && transferred.files === 0 && staged === 0) {
+          return {
+            mode,
+            rows: 0,
+            bytes: 0,
+            files: 0,
+            note: reconciled === undefined ? "nothing new" : `nothing new, nothing deleted (${reconciled.how})`
+          }
         }
         const delivery = yield* commit(state, key, runId, sides.connector, checkpoint, written)
+        const deleted =
+          reconciled === undefined ? undefined : `${delivery.deleted ?? staged} deleted (${reconciled.how})`
+        const note = [written.note, deleted].filter((part) => part !== undefined).join("; ")
         return {
           mode,
           rows: delivery.rows,
           bytes: written.publishedBytes ? delivery.bytes : transferred.bytes,
           files: delivery.files,
-          ...(written.note === undefined ? {} : { note: written.note })
+          ...(note === "" ? {} : { note })
         }
       })
     )

@@ -179,13 +179,29 @@ export class Resolver {
 
     let incremental: Option.Option<IncrementalSpec> = Option.none()
     if (dataset.incremental !== undefined) {
-      const { cursor, key, lookback } = dataset.incremental
+      const { cursor, deletes, key, lookback } = dataset.incremental
       projected(cursor, [...at, "incremental", "cursor"], "cursor column")
       key.forEach((column, i) => projected(column, [...at, "incremental", "key", i], "key column"))
       for (const column of new Set(duplicates(key))) {
         fail([...at, "incremental", "key"], `key column ${JSON.stringify(column)} is listed more than once`)
       }
-      incremental = Option.some({ cursor, key, lookback: Option.fromNullable(lookback) })
+      if (deletes === "reconcile") {
+        const source = store?.storeType.source
+        if (source !== undefined && source.capabilities?.keys !== true) {
+          fail(
+            [...at, "incremental", "deletes"],
+            `deletes: reconcile needs a source that can list a dataset's keys, and store ${JSON.stringify(store!.name)} (type ${store!.type}) cannot; use deletes: ignore`
+          )
+        }
+        // Keys are compared as the source holds them and as the target holds them: a cast would make them differ.
+        for (const column of key.filter((name) => dataset.casts?.[name] !== undefined)) {
+          fail(
+            [...at, "casts", column],
+            `key column ${JSON.stringify(column)} cannot be cast when deletes: reconcile compares the source's keys with the target's`
+          )
+        }
+      }
+      incremental = Option.some({ cursor, key, lookback: Option.fromNullable(lookback), deletes })
     }
 
     let filter: Model.Dataset["filter"] = Option.none()
@@ -326,6 +342,22 @@ export class Resolver {
     return { dataset, store: entry.store, format, target }
   }
 
+  /**
+   * A dataset that reconciles deletes can only land in a store whose sink deletes rows;
+   * the problem is the dataset's setting, so it is reported there, naming the mapping.
+   */
+  private checkDeletes(share: DecodedShare, dataset: string, storeName: string, subscription: string): void {
+    const entry = share.datasets.find(({ value }) => value.value.name === dataset)
+    if (entry?.value.value.incremental?.deletes !== "reconcile") return
+    const store = this.stores.get(storeName)
+    const sink = store?.storeType.sink
+    if (store === undefined || sink === undefined || sink.capabilities?.deletes === true) return
+    this.reporter.at(
+      ["shares", share.index, "datasets", entry.index, "incremental", "deletes"],
+      `deletes: reconcile needs a sink that can delete rows, and subscription ${subscription} maps dataset ${JSON.stringify(dataset)} to store ${JSON.stringify(store.name)} (type ${store.type}), which cannot; use deletes: ignore, or map the dataset to a store that can (postgres)`
+    )
+  }
+
   resolveSubscriptions(): ReadonlyArray<Model.Subscription> {
     const resolved: Array<Model.Subscription> = []
     const seen = new Map<string, number>()
@@ -382,6 +414,11 @@ export class Resolver {
         if (Option.isNone(entry)) continue
         const mapping = this.mapping(this.knownAccount(decoded.account), dataset, entry.value, mappingAt)
         if (mapping !== undefined) mappings.set(dataset, mapping)
+        if (share !== undefined) {
+          const name =
+            head === undefined ? `subscriptions[${decoded.index}]` : `${head.value.account}/${head.value.name}`
+          this.checkDeletes(share, dataset, entry.value.value.store, name)
+        }
       }
       const mapped = new Set(decoded.mappings.map(([dataset]) => dataset))
       for (const dataset of datasetNames) {

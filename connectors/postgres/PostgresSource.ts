@@ -24,24 +24,29 @@ import { DEFAULT_BATCH_ROWS, emptyBatch, makeColumnReader } from "../../core/Bat
 import type { CursorPosition } from "../../core/Cursor.js"
 import { decodeWatermark, makeCursor } from "../../core/Cursor.js"
 import { SourceError } from "../../core/Errors.js"
+import type { Filter } from "../../core/Filter.js"
 import { filterToSql } from "../../core/Filter.js"
 import { makeBatch } from "../../core/Rows.js"
+import type { KeySide } from "../../core/Reconcile.js"
 import type {
   DatasetDescription,
   IncrementalSpec,
+  KeyRequest,
   ReadPlan,
   SourceConnector,
   SourceSession,
   StoreContext
 } from "../../core/Source.js"
 import type { Column, LogicalType } from "../../core/Types.js"
-import { toSchema, unitsPerSecond } from "../../core/Types.js"
+import { toSchema, typeName, unitsPerSecond } from "../../core/Types.js"
 import type { Value } from "../../core/Values.js"
 import { compareValues, formatText } from "../../core/Values.js"
 import { CursorWatermark } from "../../core/Watermark.js"
 import { displayTableName, parseTableName, qualifiedName, quoteIdentifier } from "./Identifiers.js"
 import { CopyBinaryDecoder, CopyDecodeError } from "./internal/CopyBinary.js"
 import { copyOut } from "./internal/CopyOut.js"
+import type { KeyColumn } from "./internal/KeyRanges.js"
+import { isReconcilableType, KEY_SETTINGS, keyWire, makePgKeySide, SERVING_INDEX_QUERY } from "./internal/KeyRanges.js"
 import { quoteString, sqlLiteral } from "./internal/Literals.js"
 import type { OpenedPool, PgErrorContext } from "./PostgresStore.js"
 import { describePgError, openPool, PostgresError, PostgresStoreConfig, runQuery } from "./PostgresStore.js"
@@ -114,6 +119,8 @@ const relationOf = (dataset: PostgresDatasetConfig): Relation => {
 interface Described {
   readonly relation: Relation
   readonly columns: ReadonlyArray<MappedColumn>
+  /** The type OID of each column, as the server describes it (a domain's own OID). */
+  readonly oids: ReadonlyArray<number>
 }
 
 /** What the session's reads share: the pool, the exported snapshot, and messages' context. */
@@ -176,7 +183,7 @@ interface FieldRow {
 const describeRelation = (
   session: Session,
   relation: Relation
-): Effect.Effect<ReadonlyArray<MappedColumn>, SourceError> =>
+): Effect.Effect<Omit<Described, "relation">, SourceError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { store } = session
@@ -245,7 +252,7 @@ const describeRelation = (
         }
         columns.push(mapped.right)
       }
-      return columns
+      return { columns, oids: fields.map((field) => field.dataTypeID) }
     })
   )
 
@@ -351,6 +358,24 @@ const checkOrderable = (role: string, column: MappedColumn, shown: string): Eith
         column: column.column.name
       })
 
+/** The dataset's filter as a WHERE condition, on the columns as the SELECT list reads them. */
+const filterCondition = (
+  described: Described,
+  filter: Filter,
+  literal: (value: Value, type: LogicalType) => string
+): Either.Either<string, PlanProblem> => {
+  const byName = new Map(described.columns.map((column) => [column.column.name, column]))
+  const expression = (name: string) => {
+    const column = byName.get(name)
+    return column === undefined ? quoteIdentifier(name) : columnExpression(column)
+  }
+  const plain = described.columns.map((column) => column.column)
+  return Either.mapBoth(filterToSql(filter, expression, literal, plain), {
+    onLeft: (message) => ({ message: `filter: ${message}` }),
+    onRight: (rendered) => rendered.sql
+  })
+}
+
 const planRead = (described: Described, plan: ReadPlan<CursorWatermark>): Either.Either<ReadStatement, PlanProblem> =>
   Either.gen(function* () {
     const { columns, relation } = described
@@ -373,15 +398,7 @@ const planRead = (described: Described, plan: ReadPlan<CursorWatermark>): Either
     const plain = columns.map((column) => column.column)
     const { literal, problem } = literalRenderer()
     const conditions: Array<string> = []
-    if (Option.isSome(plan.filter)) {
-      const expression = (name: string) => {
-        const column = byName.get(name)
-        return column === undefined ? quoteIdentifier(name) : columnExpression(column)
-      }
-      const rendered = filterToSql(plan.filter.value, expression, literal, plain)
-      if (Either.isLeft(rendered)) return yield* Either.left({ message: `filter: ${rendered.left}` })
-      conditions.push(rendered.right.sql)
-    }
+    if (Option.isSome(plan.filter)) conditions.push(yield* filterCondition(described, plan.filter.value, literal))
 
     let read = wanted
     let ordered: ReadStatement["ordered"] = Option.none()
@@ -547,6 +564,93 @@ const readTable = (
     })
   )
 
+/** A connection on the session's snapshot with the settings under which keys render alike everywhere. */
+const keyConnection = (session: Session, context: PgErrorContext) =>
+  Effect.gen(function* () {
+    const connection = yield* snapshotConnection(session)
+    yield* runQuery(connection.client, session.store, KEY_SETTINGS, [], context)
+    return connection
+  })
+
+/**
+ * The dataset's keys as the session's snapshot holds them, for `deletes: reconcile`:
+ * the rows its filter keeps, with every key column set. Tables whose key an index
+ * serves are digested range by range; views and queries stream their keys.
+ */
+const datasetKeys = (
+  session: Session,
+  describe: (dataset: PostgresDatasetConfig) => Effect.Effect<Described, SourceError>,
+  dataset: PostgresDatasetConfig,
+  request: KeyRequest
+): Effect.Effect<KeySide<SourceError>, SourceError> =>
+  Effect.gen(function* () {
+    const { store } = session
+    const described = yield* describe(dataset)
+    const { relation } = described
+    const context: PgErrorContext = { ...session.opened.context, table: relation.shown }
+    const fail = (problem: PlanProblem) =>
+      sourceError(store, problem.message, {
+        dataset: request.dataset,
+        ...(problem.column === undefined ? {} : { column: problem.column })
+      })
+    const keys: Array<KeyColumn> = []
+    for (const name of request.key) {
+      const index = described.columns.findIndex((column) => column.column.name === name)
+      if (index === -1) {
+        return yield* fail({ message: `${relation.shown} has no column ${name} (a key column)`, column: name })
+      }
+      const mapped = described.columns[index]!
+      const wire = keyWire(mapped.column)
+      if (Either.isLeft(wire)) return yield* fail({ message: `${relation.shown}: ${wire.left}`, column: name })
+      if (!isReconcilableType(described.oids[index]!) || mapped.casts.length > 0) {
+        return yield* fail({
+          message:
+            `the key column ${name} of ${relation.shown} does not order and print like the ${typeName(mapped.column.type)} it is read as ` +
+            `(char(n), citext, enums and domains do not); deletes: reconcile needs integers, numeric, text, varchar, uuid, date, time or timestamps, ` +
+            `or a query dataset that casts the key`,
+          column: name
+        })
+      }
+      keys.push({
+        column: mapped.column,
+        wire: wire.right,
+        name: quoteIdentifier(name),
+        output: quoteIdentifier(name),
+        text: mapped.column.type.kind === "utf8"
+      })
+    }
+    const { literal, problem } = literalRenderer()
+    const where = Option.isSome(request.filter)
+      ? [yield* Either.mapLeft(filterCondition(described, request.filter.value, literal), fail)]
+      : []
+    const literalProblem = problem()
+    if (literalProblem !== undefined) return yield* fail({ message: literalProblem })
+    const failed = (error: unknown) =>
+      error instanceof CopyDecodeError
+        ? fail({
+            message: `${relation.shown}: ${error.message}`,
+            ...(error.column === undefined ? {} : { column: error.column })
+          })
+        : error instanceof PostgresError
+          ? fail({ message: error.message })
+          : fail({ message: `${relation.shown}: listing keys: ${describePgError(error, context)}` })
+    const connect = Effect.mapError(keyConnection(session, context), failed)
+    const digests =
+      dataset.table !== undefined &&
+      (yield* Effect.scoped(
+        Effect.gen(function* () {
+          const { client, finish } = yield* connect
+          const result = yield* Effect.mapError(
+            runQuery<{ serving: boolean }>(client, store, SERVING_INDEX_QUERY, [relation.sql, request.key], context),
+            failed
+          )
+          yield* Effect.mapError(finish, failed)
+          return result.rows[0]?.serving === true
+        })
+      ))
+    return makePgKeySide({ relation: { sql: relation.sql, keys, where }, digests, connect, fail: failed })
+  })
+
 const openSession = (
   config: PostgresStoreConfig,
   context: StoreContext
@@ -597,7 +701,7 @@ const openSession = (
         if (cached !== undefined) return Effect.succeed(cached)
         const relation = relationOf(dataset)
         return Effect.map(describeRelation(session, relation), (columns) => {
-          const result = { relation, columns }
+          const result = { relation, ...columns }
           described.set(key, result)
           return result
         })
@@ -609,7 +713,8 @@ const openSession = (
           kind: "table",
           columns: result.columns.map((column) => column.column)
         })),
-      readTable: (dataset, plan) => readTable(session, describe, dataset, plan)
+      readTable: (dataset, plan) => readTable(session, describe, dataset, plan),
+      keys: (dataset, request) => datasetKeys(session, describe, dataset, request)
     }
   })
 
@@ -619,5 +724,6 @@ export const postgresSource: SourceConnector<PostgresStoreConfig, PostgresDatase
   storeConfig: PostgresStoreConfig,
   datasetConfig: PostgresDatasetConfig,
   watermark: CursorWatermark,
+  capabilities: { keys: true },
   open: openSession
 }

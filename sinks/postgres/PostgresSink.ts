@@ -17,11 +17,13 @@
  * (TRUNCATE is faster but not MVCC-safe: a reader whose snapshot predates it would find
  * the table empty. A swap by rename would drop grants and dependent views.)
  */
+import * as Arrow from "apache-arrow"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type pg from "pg"
 import type { TableName } from "../../connectors/postgres/Identifiers.js"
 import {
@@ -31,14 +33,32 @@ import {
   qualifiedName,
   quoteIdentifier
 } from "../../connectors/postgres/Identifiers.js"
+import type { KeyColumn, KeyConnection } from "../../connectors/postgres/internal/KeyRanges.js"
+import {
+  KEY_SETTINGS,
+  keyWire,
+  makePgKeySide,
+  SERVING_INDEX_QUERY
+} from "../../connectors/postgres/internal/KeyRanges.js"
 import type { OpenedPool } from "../../connectors/postgres/PostgresStore.js"
 import { describePgError, openPool, PostgresStoreConfig } from "../../connectors/postgres/PostgresStore.js"
 import { pgTypeFor } from "../../connectors/postgres/PostgresTypes.js"
 import type { Batch } from "../../core/Batch.js"
 import { SinkError } from "../../core/Errors.js"
-import type { CommitRequest, Delivery, SinkConnector, SinkSession, TableWriter, WriteOptions } from "../../core/Sink.js"
+import type { KeySide } from "../../core/Reconcile.js"
+import { makeBatch } from "../../core/Rows.js"
+import type {
+  CommitRequest,
+  Delivery,
+  SinkConnector,
+  SinkSession,
+  TableDeletes,
+  TableWriter,
+  WriteOptions
+} from "../../core/Sink.js"
 import type { StoreContext } from "../../core/Source.js"
 import type { Column } from "../../core/Types.js"
+import { toSchema } from "../../core/Types.js"
 import type { CopyColumn } from "./internal/CopyBinaryEncode.js"
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeRows, EncodeFailure } from "./internal/CopyBinaryEncode.js"
 import type { CopyIn } from "./internal/CopyIn.js"
@@ -51,10 +71,13 @@ import {
   COMMITS_TABLE,
   COMMITTED_ROWS,
   commentStaging,
+  copyDeletesIntoStaging,
   copyIntoStaging,
   CREATE_BOOKKEEPING,
   createStaging,
   createTarget,
+  DELETE_COLUMN,
+  deleteStagedKeys,
   FERRY_SCHEMA,
   insertFromStaging,
   mergeFromStaging,
@@ -295,6 +318,90 @@ const checkPlan = (target: Target, columns: ReadonlyArray<Column>, existing: Rea
     onRight: Effect.succeed
   })
 
+/** Batches of keys with the delete mark set, as the delete COPY takes them. */
+const markedForDeletion = (keyColumns: ReadonlyArray<Column>) => {
+  const mark: Column = { name: DELETE_COLUMN, type: { kind: "bool" }, nullable: false }
+  const all = [...keyColumns, mark]
+  const schema = toSchema(all)
+  return {
+    columns: all.map((column): CopyColumn => ({ column, json: "json" })),
+    batch: (keys: Batch): Batch => {
+      const length = keys.numRows
+      const marks = Arrow.makeData({
+        type: new Arrow.Bool(),
+        length,
+        nullCount: 0,
+        data: new Uint8Array(Math.ceil(length / 8)).fill(0xff)
+      })
+      return makeBatch(schema, length, [...keys.data.children, marks])
+    }
+  }
+}
+
+/**
+ * The target's keys for reconciliation, read in read-only transactions of their own
+ * beside the writer's connection. Keys are read in the dataset's types (a wider target
+ * column is cast), ordered and cut on the column itself so that its index serves.
+ */
+const targetKeys = (
+  session: Session,
+  target: Target,
+  columns: ReadonlyArray<Column>,
+  key: { readonly names: ReadonlyArray<string>; readonly indices: ReadonlyArray<number> },
+  fail: (error: unknown) => SinkError
+): Effect.Effect<KeySide<SinkError>, SinkError> =>
+  Effect.gen(function* () {
+    const connect: Effect.Effect<KeyConnection, SinkError, Scope.Scope> = Effect.gen(function* () {
+      let clean = false
+      const client = yield* Effect.acquireRelease(
+        Effect.tryPromise({ try: () => session.opened.pool.connect(), catch: fail }).pipe(
+          Effect.tap((opened) => Effect.sync(() => opened.on("error", ignoreConnectionError)))
+        ),
+        // A COPY of keys cut short leaves the connection mid-COPY: it is closed, not pooled.
+        (opened) =>
+          Effect.sync(() => {
+            opened.off("error", ignoreConnectionError)
+            opened.release(clean ? undefined : true)
+          })
+      )
+      yield* run(client, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${KEY_SETTINGS}`).pipe(Effect.mapError(fail))
+      const finish = Effect.map(run(client, "COMMIT"), () => {
+        clean = true
+      })
+      return { client, finish }
+    })
+    const keyColumns = key.indices.map((index) => columns[index]!)
+    const found = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const { client, finish } = yield* connect
+        const current = yield* readTarget(client, target)
+        const serving =
+          current === undefined
+            ? false
+            : (yield* run<{ serving: boolean }>(client, SERVING_INDEX_QUERY, [target.sql, key.names])).rows[0]
+                ?.serving === true
+        yield* finish
+        return { current, serving }
+      }).pipe(Effect.mapError(fail))
+    )
+    if (found.current === undefined) return { columns: keyColumns, keys: () => Stream.empty }
+    const present = new Set(found.current.columns.map((column) => column.name))
+    const keys: Array<KeyColumn> = []
+    for (const column of keyColumns) {
+      if (!present.has(column.name)) {
+        return yield* failure(target, `${target.shown} has no column ${column.name} to compare the source's keys with`)
+      }
+      const wire = keyWire(column)
+      if (Either.isLeft(wire)) return yield* failure(target, wire.left)
+      const pgType = Either.getOrThrow(pgTypeFor(column.type))
+      const name = quoteIdentifier(column.name)
+      keys.push({ column, wire: wire.right, name, output: `${name}::${pgType.sql}`, text: column.type.kind === "utf8" })
+    }
+    return makePgKeySide({ relation: { sql: target.sql, keys, where: [] }, digests: found.serving, connect, fail })
+  })
+
+const ignoreConnectionError = (): void => undefined
+
 const openWriter = (
   session: Session,
   config: PostgresTargetConfig,
@@ -351,6 +458,8 @@ const openWriter = (
     let finished = false
     let rows = 0
     let bytes = 0
+    /** Keys staged for deletion, once `deletes.stage` ran. */
+    let staged: number | undefined
 
     /** Drops the staging table on this connection, or, when it cannot be trusted, closes it and drops it from another. */
     const dropStaging: Effect.Effect<void> = Effect.suspend(() => {
@@ -398,6 +507,7 @@ const openWriter = (
     const write = (batch: Batch): Effect.Effect<void, SinkError> =>
       Effect.gen(function* () {
         if (finished) return yield* failure(target, "the writer was already committed or aborted")
+        if (staged !== undefined) return yield* failure(target, "rows cannot be written after the keys to delete")
         const fields = batch.schema.fields
         if (fields.length !== columns.length || fields.some((field, i) => field.name !== columns[i]!.name)) {
           return yield* failure(
@@ -432,15 +542,71 @@ const openWriter = (
         rows += batch.numRows
       })
 
+    /** Ends the load's COPY, once. */
     const endCopy = Effect.gen(function* () {
       if (copy === undefined) return
-      yield* copy.write(COPY_BINARY_TRAILER)
-      const counted = yield* copy.finish
+      const ending = copy
+      copy = undefined
+      yield* ending.write(COPY_BINARY_TRAILER)
+      const counted = yield* ending.finish
       copyOpen = false
       if (counted !== rows) {
         return yield* failure(target, `the server counted ${counted} rows loaded, and ${rows} were sent`)
       }
     }).pipe(Effect.mapError(fail("loading the staging table")))
+
+    const deletes: TableDeletes | undefined =
+      options.mode === "merge"
+        ? {
+            keys: targetKeys(session, target, columns, key, fail("reading the target's keys")),
+            stage: (keys) =>
+              Effect.gen(function* () {
+                if (finished) return yield* failure(target, "the writer was already committed or aborted")
+                if (staged !== undefined) return yield* failure(target, "keys to delete were already staged")
+                staged = 0
+                let count = 0
+                yield* endCopy
+                const deleteCopy = startCopyIn(client, copyDeletesIntoStaging(stagingSql, keyIndices))
+                copyOpen = true
+                const staging = fail("staging the keys to delete")
+                yield* deleteCopy.write(COPY_BINARY_HEADER).pipe(Effect.mapError(staging))
+                const keyColumns = keyIndices.map((index) => columns[index]!)
+                const marked = markedForDeletion(keyColumns)
+                yield* Stream.runForEach(keys, (batch) =>
+                  Effect.gen(function* () {
+                    if (batch.numCols !== keyColumns.length) {
+                      return yield* failure(
+                        target,
+                        `keys to delete have ${batch.numCols} columns, and the key has ${keyColumns.length}`
+                      )
+                    }
+                    const withMark = marked.batch(batch)
+                    for (let start = 0; start < batch.numRows; start += SLICE_ROWS) {
+                      const encoded = encodeRows(
+                        marked.columns,
+                        withMark,
+                        start,
+                        Math.min(batch.numRows, start + SLICE_ROWS)
+                      )
+                      if (encoded instanceof EncodeFailure) {
+                        return yield* failure(target, `key column ${encoded.column}: ${encoded.message}`)
+                      }
+                      yield* deleteCopy.write(encoded).pipe(Effect.mapError(staging))
+                    }
+                    count += batch.numRows
+                  })
+                )
+                yield* deleteCopy.write(COPY_BINARY_TRAILER).pipe(Effect.mapError(staging))
+                const counted = yield* deleteCopy.finish.pipe(Effect.mapError(staging))
+                copyOpen = false
+                if (counted !== count) {
+                  return yield* failure(target, `the server counted ${counted} keys staged, and ${count} were sent`)
+                }
+                staged = count
+                return count
+              })
+          }
+        : undefined
 
     const publish = (request: CommitRequest) =>
       Effect.gen(function* () {
@@ -469,8 +635,15 @@ const openWriter = (
           if (added.length > 0) yield* run(client, addColumns(target.sql, added))
         }
         yield* moveStagedRows(client, target, loadColumns, keyIndices, current?.oid, stagingSql, options)
+        let deleted = 0
+        if (staged !== undefined && staged > 0) {
+          // The staged keys' statistics let the planner choose index lookups for a few keys.
+          yield* run(client, `ANALYZE ${stagingSql}`)
+          const result = yield* run(client, deleteStagedKeys(target.sql, loadColumns, keyIndices, stagingSql))
+          deleted = result.rowCount ?? 0
+        }
         yield* run(client, `DROP TABLE ${stagingSql}`)
-        return { published: true, rows }
+        return { published: true, rows, deleted }
       })
 
     const commit = (request: CommitRequest): Effect.Effect<Delivery, SinkError> =>
@@ -488,10 +661,16 @@ const openWriter = (
         yield* run(client, `SELECT pg_advisory_unlock(${ADVISORY_LOCK})`, [stagingLock(staging)]).pipe(
           Effect.catchAll(() => Effect.sync(() => (connection.broken = true)))
         )
-        return { rows: outcome.rows, bytes, files: 0, alreadyCommitted: false }
+        return {
+          rows: outcome.rows,
+          bytes,
+          files: 0,
+          alreadyCommitted: false,
+          ...(staged === undefined ? {} : { deleted: outcome.deleted ?? 0 })
+        }
       })
 
-    return { write, commit, abort } satisfies TableWriter
+    return { write, commit, abort, ...(deletes === undefined ? {} : { deletes }) } satisfies TableWriter
   })
 
 /**
@@ -502,7 +681,7 @@ const openWriter = (
 const inTransaction = <E>(
   client: pg.ClientBase,
   connection: { broken: boolean },
-  body: Effect.Effect<{ readonly published: boolean; readonly rows: number }, E>
+  body: Effect.Effect<{ readonly published: boolean; readonly rows: number; readonly deleted?: number }, E>
 ) =>
   Effect.gen(function* () {
     yield* run(client, "BEGIN")
@@ -632,8 +811,9 @@ const openSession = (
 export const postgresSink: SinkConnector<PostgresStoreConfig, PostgresTargetConfig> = {
   type: "postgres",
   description:
-    "A PostgreSQL database. Tables arrive by COPY into a staging table and are published in one transaction: replaced, appended or merged on the key.",
+    "A PostgreSQL database. Tables arrive by COPY into a staging table and are published in one transaction: replaced, appended or merged on the key (with rows deleted at the source removed, when the dataset reconciles deletes).",
   storeConfig: PostgresStoreConfig,
   targetConfig: PostgresTargetConfig,
+  capabilities: { deletes: true },
   open: openSession
 }

@@ -2,7 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { Plugin } from "../../core/Plugin.js"
 import memoryPlugin, { memorySink, memorySource } from "../fixtures/plugins/memory-plugin.js"
-import { BASE, issuesOf, PRELUDE, variant } from "./support.js"
+import * as Option from "effect/Option"
+import { builtins } from "../../runtime/Builtins.js"
+import { BASE, issuesOf, loaded, PRELUDE, variant } from "./support.js"
 
 const DATASET_LINE = "        source: { store: provider-mem, table: customers }"
 const MAPPING_LINE = "      customers: { store: consumer-mem, table: out }"
@@ -141,6 +143,52 @@ describe("the config's own keys", () => {
         '18:18 shares[0].datasets[0].casts.amount: cast column "amount" is not among the dataset\'s columns: id, name, id',
         '19:32 shares[0].datasets[0].incremental.cursor: cursor column "updated_at" is not among the dataset\'s columns: id, name, id'
       ])
+    })
+  )
+
+  it.effect("refuses deletes: reconcile from a store that cannot list keys, or into one that cannot delete rows", () =>
+    Effect.gen(function* () {
+      const config = `version: 1
+accounts: { contoso: {}, fabrikam: {} }
+stores:
+  sales-db: { type: postgres, url: "postgres://ferry@db.internal/sales", account: contoso }
+  files: { type: local, root: ./files, account: contoso }
+  out: { type: local, root: ./out, account: fabrikam }
+  warehouse: { type: postgres, url: "postgres://ferry@db.internal/dw", account: fabrikam }
+shares:
+  - name: retail
+    account: contoso
+    datasets:
+      - name: sales
+        source: { store: sales-db, table: public.sales }
+        incremental: { cursor: updated_at, key: [id], deletes: reconcile }
+      - name: lines
+        source: { store: files, table: lines.csv }
+        casts: { id: int64 }
+        incremental: { cursor: updated_at, key: [id], deletes: reconcile }
+subscriptions:
+  - name: feed
+    account: fabrikam
+    share: contoso/retail
+    accept_terms: true
+    mappings:
+      sales: { store: out, path: sales/, format: parquet }
+      lines: { store: warehouse, table: lines }
+`
+      expect(yield* issuesOf(config, { builtins })).toEqual([
+        '14:64 shares[0].datasets[0].incremental.deletes: deletes: reconcile needs a sink that can delete rows, and subscription fabrikam/feed maps dataset "sales" to store "out" (type local), which cannot; use deletes: ignore, or map the dataset to a store that can (postgres)',
+        "17:22 shares[0].datasets[1].casts.id: key column \"id\" cannot be cast when deletes: reconcile compares the source's keys with the target's",
+        '18:64 shares[0].datasets[1].incremental.deletes: deletes: reconcile needs a source that can list a dataset\'s keys, and store "files" (type local) cannot; use deletes: ignore'
+      ])
+      // Into PostgreSQL, from PostgreSQL, the same dataset validates.
+      const fine = config.replace(
+        "sales: { store: out, path: sales/, format: parquet }",
+        "sales: { store: warehouse, table: sales }"
+      )
+      const lines = fine.split("\n")
+      const kept = [...lines.slice(0, 14), ...lines.slice(18, -2), ""].join("\n")
+      const valid = yield* loaded(kept, { builtins })
+      expect(valid.shares[0]!.datasets[0]!.incremental).toMatchObject(Option.some({ deletes: "reconcile" }))
     })
   )
 

@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Batch } from "../../core/Batch.js"
+import { ALL_KEYS } from "../../core/Reconcile.js"
 import type { Delivery, FileWriter, SinkConnector, SinkSession, TableWriter, WriteMode } from "../../core/Sink.js"
 import type { Page, StoreContext } from "../../core/Source.js"
 import type { ProgressReporter } from "../../core/Transfer.js"
@@ -23,7 +24,7 @@ import type { Column, LogicalType } from "../../core/Types.js"
 import type { TableFormat } from "../../sinks/formats/Format.js"
 import { cursorColumns, cursorRow } from "./SourceConformance.js"
 import type { Row } from "./Tables.js"
-import { allTypeColumns, allTypeRows, batchOf, sortedText } from "./Tables.js"
+import { allTypeColumns, allTypeRows, batchOf, collect, rowsOf, sortedText } from "./Tables.js"
 
 export interface SinkStore<C> {
   readonly config: C
@@ -230,6 +231,53 @@ export const sinkConformance = <C, T>(name: string, setup: SinkConformanceSetup<
         yield* deliver("run-3", "replace", rowsC)
         expect(yield* readBack()).toEqual(sortedText(cursorColumns, rowsC))
       })
+    )
+
+    it.scopedLive.skipIf(setup.connector.capabilities?.deletes !== true)(
+      "lists the target's keys, and deletes staged keys in the commit of the merge: nothing before, both at once",
+      () =>
+        Effect.gen(function* () {
+          const { deliver, published, readBack, session, target } = yield* prepare
+          yield* deliver("run-1", "merge", rowsA)
+          const before = yield* published
+          const idOnly = cursorColumns.slice(0, 1)
+          const delivery = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const { write, writer } = yield* openWriter(setup, session, target, cursorColumns, "run-2", "merge")
+              const deletes = (writer as TableWriter).deletes
+              expect(deletes, "a sink that declares deletes gives them to a merge's writer").toBeDefined()
+              yield* write(batches(rowsB))
+              const keys = yield* deletes!.keys
+              expect(keys.columns.map((c) => [c.name, c.type])).toEqual(idOnly.map((c) => [c.name, c.type]))
+              // The target as it is before this commit, in key order: run-1's rows.
+              const listed = rowsOf(keys.columns, [...(yield* collect(keys.keys(ALL_KEYS)))])
+              expect(listed).toEqual(rowsA.map((row) => [row[0]]).sort((a, b) => Number(a[0]) - Number(b[0])))
+              const middle = rowsOf(keys.columns, [...(yield* collect(keys.keys({ lower: [10n], upper: [13n] })))])
+              expect(middle).toEqual([[10n], [11n], [12n]])
+              if (keys.digests !== undefined) {
+                const digests = yield* keys.digests.digest([
+                  ALL_KEYS,
+                  { lower: [10n], upper: [13n] },
+                  { lower: [500n] }
+                ])
+                expect(digests.map((digest) => digest.count)).toEqual([rowsA.length, 3, 0])
+              }
+              // Key 1001 is also among the rows written: a row the source still has is never deleted.
+              const staged = yield* deletes!.stage(Stream.make(batchOf(idOnly, [[5n], [77n], [6n], [1001n]])))
+              expect(staged).toBe(4)
+              expect(yield* published).toEqual(before)
+              return yield* writer.commit({ runId: "run-2", watermark: { run: "run-2" }, rows: rowsB.length })
+            })
+          )
+          expect(delivery).toMatchObject({ alreadyCommitted: false, deleted: 3 })
+          const gone = new Set([5n, 6n, 77n])
+          const back = yield* readBack()
+          if (back !== undefined) {
+            expect(back).toEqual(
+              sortedText(cursorColumns, [...rowsA.filter((row) => !gone.has(row[0] as bigint)), ...rowsB])
+            )
+          }
+        })
     )
 
     it.scopedLive.skipIf(setup.readBack === undefined)("carries every logical type through the sink and back", () =>

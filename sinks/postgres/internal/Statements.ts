@@ -12,6 +12,11 @@ export const FERRY_SCHEMA = "_ferry"
 export const COMMITS_TABLE = `${quoteIdentifier(FERRY_SCHEMA)}.${quoteIdentifier("commits")}`
 /** A staging table's load order, for merges that keep a key's last row. */
 export const ORDINAL_COLUMN = "_ferry_row"
+/**
+ * Set on the staged keys whose rows a merge's commit deletes (`deletes: reconcile`);
+ * NULL on the rows it merges. One staging table holds both, so both live and go together.
+ */
+export const DELETE_COLUMN = "_ferry_delete"
 
 /** A column of the load: its name in the target, and its SQL type when it has to be created. */
 export interface LoadColumn {
@@ -63,10 +68,13 @@ export const stagingTable = (name: string): string => `${quoteIdentifier(FERRY_S
 
 export const stagingColumn = (index: number): string => quoteIdentifier(`c${index}`)
 
-/** UNLOGGED: the staged rows are written to the WAL once, when they are published. */
-export const createStaging = (staging: string, columns: ReadonlyArray<LoadColumn>, ordinal: boolean): string => {
+/** UNLOGGED: the staged rows are written to the WAL once, when they are published. A merge's staging has a load order and delete marks. */
+export const createStaging = (staging: string, columns: ReadonlyArray<LoadColumn>, merge: boolean): string => {
   const definitions = columns.map((column, i) => `${stagingColumn(i)} ${column.sqlType}`)
-  if (ordinal) definitions.push(`${quoteIdentifier(ORDINAL_COLUMN)} bigint GENERATED ALWAYS AS IDENTITY`)
+  if (merge) {
+    definitions.push(`${quoteIdentifier(ORDINAL_COLUMN)} bigint GENERATED ALWAYS AS IDENTITY`)
+    definitions.push(`${quoteIdentifier(DELETE_COLUMN)} boolean`)
+  }
   return `CREATE UNLOGGED TABLE ${staging} (${definitions.join(", ")}) WITH (autovacuum_enabled = false)`
 }
 
@@ -75,6 +83,30 @@ export const commentStaging = (staging: string, target: string, runId: string): 
 
 export const copyIntoStaging = (staging: string, count: number): string =>
   `COPY ${staging} (${Array.from({ length: count }, (_, i) => stagingColumn(i)).join(", ")}) FROM STDIN (FORMAT binary)`
+
+/** Keys to delete: the key's staging columns and the delete mark. */
+export const copyDeletesIntoStaging = (staging: string, keyIndices: ReadonlyArray<number>): string =>
+  `COPY ${staging} (${[...keyIndices.map(stagingColumn), quoteIdentifier(DELETE_COLUMN)].join(", ")}) FROM STDIN (FORMAT binary)`
+
+/**
+ * Deletes the target rows of the staged delete keys, except keys the load also merges
+ * (a row the source still has is never deleted, whatever the staged keys say).
+ */
+export const deleteStagedKeys = (
+  target: string,
+  columns: ReadonlyArray<LoadColumn>,
+  keyIndices: ReadonlyArray<number>,
+  staging: string
+): string => {
+  const matchesTarget = keyIndices
+    .map((i) => `"t".${quoteIdentifier(columns[i]!.name)} = "d".${stagingColumn(i)}`)
+    .join(" AND ")
+  const sameKey = keyIndices.map((i) => `"m".${stagingColumn(i)} = "d".${stagingColumn(i)}`).join(" AND ")
+  return (
+    `DELETE FROM ${target} AS "t" USING ${staging} AS "d" WHERE "d".${quoteIdentifier(DELETE_COLUMN)} AND ${matchesTarget} ` +
+    `AND NOT EXISTS (SELECT 1 FROM ${staging} AS "m" WHERE "m".${quoteIdentifier(DELETE_COLUMN)} IS NULL AND ${sameKey})`
+  )
+}
 
 /** A string literal; standard_conforming_strings is on for every connection of the store. */
 const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`
@@ -112,10 +144,10 @@ const stagedColumns = (columns: ReadonlyArray<LoadColumn>): string => columns.ma
 export const insertFromStaging = (target: string, columns: ReadonlyArray<LoadColumn>, staging: string): string =>
   `INSERT INTO ${target} (${names(columns)}) SELECT ${stagedColumns(columns)} FROM ${staging}`
 
-/** The staged rows with one row per key: the last one loaded. */
+/** The staged rows with one row per key: the last one loaded (staged delete keys are not rows). */
 const lastRowPerKey = (columns: ReadonlyArray<LoadColumn>, keyIndices: ReadonlyArray<number>, staging: string) => {
   const key = keyIndices.map(stagingColumn).join(", ")
-  return `SELECT DISTINCT ON (${key}) ${stagedColumns(columns)} FROM ${staging} ORDER BY ${key}, ${quoteIdentifier(ORDINAL_COLUMN)} DESC`
+  return `SELECT DISTINCT ON (${key}) ${stagedColumns(columns)} FROM ${staging} WHERE ${quoteIdentifier(DELETE_COLUMN)} IS NULL ORDER BY ${key}, ${quoteIdentifier(ORDINAL_COLUMN)} DESC`
 }
 
 /** An upsert through the target's unique index on exactly the key. */
