@@ -4,12 +4,22 @@
  *
  *   npm run bench -- [--rows N] [--repeat N] [--jobs csv-to-parquet,parquet-to-csv,folder-copy]
  *                    [--peer-threads N] [--scale-check]
+ *   npm run bench -- --postgres [--rows N] [--repeat N] [--url postgres://…]
+ *                    [--jobs pg-to-csv,pg-to-parquet,pg-to-postgres,pg-incremental] [--scale-check]
+ *   npm run bench -- --postgres --clean
  *
- * Jobs: CSV → Parquet and Parquet → CSV against DuckDB, a folder copy against
+ * Files: CSV → Parquet and Parquet → CSV against DuckDB, a folder copy against
  * coreutils' `cp -r` (DuckDB cannot copy files), and the start-up cost of both on a
  * one-row CSV → Parquet. `--scale-check` runs CSV → Parquet at N and 5×N rows and
- * compares peak RSS. Figures are printed as a table and written as JSON to
- * benchmarks/results/. See benchmarks/README.md.
+ * compares peak RSS.
+ *
+ * PostgreSQL (`--postgres`, 2M rows by default): a generated table to CSV, to Parquet
+ * and to another table, against psql's `\copy`, and an incremental run of 1,000
+ * changed rows checked not to scan the table. `--scale-check` runs the CSV and Parquet
+ * jobs at N and 5×N rows. `--clean` drops the generated tables and exits.
+ *
+ * Figures are printed as a table and written as JSON to benchmarks/results/. See
+ * benchmarks/README.md.
  */
 import { DuckDBInstance } from "@duckdb/node-api"
 import { spawnSync } from "node:child_process"
@@ -19,9 +29,19 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import type { Environment, Job, JobName } from "./internal/Jobs.js"
-import { csvToParquet, folderCopy, parquetToCsv } from "./internal/Jobs.js"
+import { csvToParquet, folderCopy, isStartup, parquetToCsv, reportedSeconds } from "./internal/Jobs.js"
 import { folderInput, tableInput } from "./internal/Inputs.js"
 import { BenchmarkError, hasGnuTime, measure } from "./internal/Measure.js"
+import { cleanPostgres, connect, DEFAULT_POSTGRES_URL, postgresInput } from "./internal/PostgresInputs.js"
+import type { IncrementalResult, PostgresEnvironment } from "./internal/PostgresJobs.js"
+import {
+  incrementalJob,
+  postgresStartup,
+  postgresToCsv,
+  postgresToParquet,
+  postgresToPostgres
+} from "./internal/PostgresJobs.js"
+import { incrementalLines, incrementalResults, postgresScaleLines, targetLines } from "./internal/PostgresReport.js"
 import type { Sample, SideResult } from "./internal/Report.js"
 import { ratioLines, ratios, summarise, table } from "./internal/Report.js"
 
@@ -30,16 +50,20 @@ const dataDir = path.join(repository, "benchmarks", ".data")
 const resultsDir = path.join(repository, "benchmarks", "results")
 
 const TABLE_JOBS: ReadonlyArray<JobName> = ["csv-to-parquet", "parquet-to-csv", "folder-copy"]
+const POSTGRES_JOBS: ReadonlyArray<JobName> = ["pg-to-csv", "pg-to-parquet", "pg-to-postgres", "pg-incremental"]
 /** `--scale-check` passes when Ferry's peak RSS at 5×N rows is within this factor of N's. */
 const FLAT_RSS_FACTOR = 1.2
 
 const { values: flags } = parseArgs({
   options: {
-    rows: { type: "string", default: "1000000" },
+    rows: { type: "string" },
     repeat: { type: "string", default: "1" },
-    jobs: { type: "string", default: TABLE_JOBS.join(",") },
+    jobs: { type: "string" },
     "peer-threads": { type: "string" },
     "scale-check": { type: "boolean", default: false },
+    postgres: { type: "boolean", default: false },
+    url: { type: "string", default: process.env["FERRY_BENCH_POSTGRES_URL"] ?? DEFAULT_POSTGRES_URL },
+    clean: { type: "boolean", default: false },
     help: { type: "boolean", default: false }
   }
 })
@@ -102,8 +126,10 @@ const runJob = async (job: Job, repeat: number, runsDir: string): Promise<Readon
           message: `${side.name} wrote something else than the input on ${job.title}:\n  input  ${expected}\n  output ${digest}\n  (kept in ${run})`
         })
       }
+      await side.cleanup?.(run)
       if (!side.isFerry) settings[i] = peerSettings(logFile)
-      samples[i]!.push({ ...measurement, loadBefore })
+      const transferSeconds = side.isFerry ? reportedSeconds(path.join(run, "state.db"), logFile) : undefined
+      samples[i]!.push({ ...measurement, loadBefore, ...(transferSeconds === undefined ? {} : { transferSeconds }) })
       fs.rmSync(run, { recursive: true, force: true })
       log(
         `  ${job.title} ${side.name}: ${measurement.wallSeconds.toFixed(2)} s, ` +
@@ -145,31 +171,35 @@ const scaleCheck = (results: ReadonlyArray<SideResult>, small: number, large: nu
   }
 }
 
-const main = async () => {
-  if (flags.help) {
-    log(
-      fs
-        .readFileSync(fileURLToPath(import.meta.url), "utf8")
-        .split("*/")[0]!
-        .replace(/^\/\*\*|^ \* ?/gm, "")
-        .trim()
-    )
-    return
-  }
-  const rows = positiveInteger("rows", flags.rows)
-  const repeat = positiveInteger("repeat", flags.repeat)
-  const peerThreads =
-    flags["peer-threads"] === undefined ? undefined : positiveInteger("peer-threads", flags["peer-threads"])
-  const jobNames = flags.jobs.split(",").map((name) => name.trim())
-  const unknown = jobNames.filter((name) => !TABLE_JOBS.includes(name as JobName))
-  if (unknown.length > 0) {
-    throw new BenchmarkError({ message: `unknown job ${unknown.join(", ")}; jobs are ${TABLE_JOBS.join(", ")}` })
-  }
-  const scale = flags["scale-check"]
+const machine = () => ({
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  memoryBytes: os.totalmem(),
+  platform: `${os.type()} ${os.release()}`,
+  node: process.version
+})
 
+const jobList = (text: string | undefined, known: ReadonlyArray<JobName>): ReadonlyArray<JobName> => {
+  const names = (text ?? known.join(",")).split(",").map((name) => name.trim())
+  const unknown = names.filter((name) => !known.includes(name as JobName))
+  if (unknown.length > 0) {
+    throw new BenchmarkError({ message: `unknown job ${unknown.join(", ")}; jobs are ${known.join(", ")}` })
+  }
+  return names as ReadonlyArray<JobName>
+}
+
+/** What every mode shares: the start of a run, its jobs, and the figures printed and kept at the end. */
+interface Session {
+  readonly startedAt: Date
+  readonly loadStart: ReadonlyArray<number>
+  readonly runsDir: string
+  readonly env: Environment
+  readonly close: () => void
+}
+
+const openSession = async (peerThreads: number | undefined): Promise<Session> => {
   const startedAt = new Date()
   const loadStart = os.loadavg()
-  const git = gitState()
   const runsDir = path.join(dataDir, "runs")
   fs.mkdirSync(runsDir, { recursive: true })
   log(
@@ -181,11 +211,71 @@ const main = async () => {
       ? "peak RSS and CPU from GNU time"
       : "GNU time not found: peak RSS polled from /proc every 20 ms, CPU from /proc"
   )
-
   const instance = await DuckDBInstance.create(":memory:")
   const duckdb = await instance.connect()
   await duckdb.run("SET TimeZone = 'UTC'")
-  const env: Environment = { repository, duckdb, peerThreads }
+  return {
+    startedAt,
+    loadStart,
+    runsDir,
+    env: { repository, duckdb, peerThreads },
+    close: () => {
+      duckdb.closeSync()
+      instance.closeSync()
+    }
+  }
+}
+
+const runJobs = async (jobs: ReadonlyArray<Job>, repeat: number, runsDir: string): Promise<Array<SideResult>> => {
+  const results: Array<SideResult> = []
+  for (const job of jobs) {
+    log(isStartup(job.name) ? `${job.title}:` : `${job.title}, ${job.count.toLocaleString("en-US")} ${job.unit}:`)
+    results.push(...(await runJob(job, repeat, runsDir)))
+  }
+  return results
+}
+
+const writeResults = (session: Session, mode: string, rows: number, repeat: number, extra: object): void => {
+  const loadEnd = os.loadavg()
+  log(`load average at the end: ${loadEnd.map((value) => value.toFixed(2)).join(" ")}`)
+  fs.mkdirSync(resultsDir, { recursive: true })
+  const resultFile = path.join(
+    resultsDir,
+    `${session.startedAt.toISOString().replace(/[:.]/g, "-")}-${mode}-${rows}.json`
+  )
+  fs.writeFileSync(
+    resultFile,
+    JSON.stringify(
+      {
+        benchmark: "transfer-core",
+        mode,
+        startedAt: session.startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        rows,
+        repeat,
+        git: gitState(),
+        machine: machine(),
+        loadAverage: { start: session.loadStart, end: loadEnd },
+        measuredWith: hasGnuTime(session.runsDir) ? "gnu-time" : "proc-poll",
+        ...extra
+      },
+      null,
+      2
+    )
+  )
+  log(`results: ${path.relative(process.cwd(), resultFile)}`)
+}
+
+/** CSV and Parquet files against DuckDB, and a folder copy against cp. */
+const filesBenchmark = async () => {
+  const rows = positiveInteger("rows", flags.rows ?? "1000000")
+  const repeat = positiveInteger("repeat", flags.repeat)
+  const peerThreads =
+    flags["peer-threads"] === undefined ? undefined : positiveInteger("peer-threads", flags["peer-threads"])
+  const jobNames = jobList(flags.jobs, TABLE_JOBS)
+  const scale = flags["scale-check"]
+  const session = await openSession(peerThreads)
+  const { env } = session
 
   const jobs: Array<Job> = []
   if (scale) {
@@ -197,16 +287,9 @@ const main = async () => {
     if (jobNames.includes("parquet-to-csv")) jobs.push(parquetToCsv(env, input))
     if (jobNames.includes("folder-copy")) jobs.push(folderCopy(env, await folderInput(dataDir, rows, log)))
   }
+  const results = await runJobs(jobs, repeat, session.runsDir)
+  session.close()
 
-  const results: Array<SideResult> = []
-  for (const job of jobs) {
-    log(job.name === "startup" ? `${job.title}:` : `${job.title}, ${job.count.toLocaleString("en-US")} ${job.unit}:`)
-    results.push(...(await runJob(job, repeat, runsDir)))
-  }
-  duckdb.closeSync()
-  instance.closeSync()
-
-  const loadEnd = os.loadavg()
   const check = scale ? scaleCheck(results, rows, rows * 5) : undefined
   log("")
   log(table(results))
@@ -225,42 +308,81 @@ const main = async () => {
         ` (target ≤ ×${FLAT_RSS_FACTOR})`
     )
   }
-  log(`load average at the end: ${loadEnd.map((value) => value.toFixed(2)).join(" ")}`)
+  writeResults(session, scale ? "scale-check" : "bench", rows, repeat, {
+    results,
+    ratios: ratios(results),
+    ...(check === undefined ? {} : { scaleCheck: check })
+  })
+}
 
-  fs.mkdirSync(resultsDir, { recursive: true })
-  const resultFile = path.join(
-    resultsDir,
-    `${startedAt.toISOString().replace(/[:.]/g, "-")}-${scale ? "scale-check" : "bench"}-${rows}.json`
-  )
-  fs.writeFileSync(
-    resultFile,
-    JSON.stringify(
-      {
-        benchmark: "transfer-core",
-        mode: scale ? "scale-check" : "bench",
-        startedAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
-        rows,
-        repeat,
-        git,
-        machine: {
-          cpus: os.cpus().length,
-          cpuModel: os.cpus()[0]?.model,
-          memoryBytes: os.totalmem(),
-          platform: `${os.type()} ${os.release()}`,
-          node: process.version
-        },
-        loadAverage: { start: loadStart, end: loadEnd },
-        measuredWith: hasGnuTime(runsDir) ? "gnu-time" : "proc-poll",
-        results,
-        ratios: ratios(results),
-        ...(check === undefined ? {} : { scaleCheck: check })
-      },
-      null,
-      2
+/** A generated PostgreSQL table to CSV, Parquet and PostgreSQL against psql, and an incremental run. */
+const postgresBenchmark = async () => {
+  const client = await connect(flags.url)
+  try {
+    if (flags.clean) {
+      await cleanPostgres(client, dataDir, log)
+      return
+    }
+    const rows = positiveInteger("rows", flags.rows ?? "2000000")
+    const repeat = positiveInteger("repeat", flags.repeat)
+    const jobNames = jobList(flags.jobs, POSTGRES_JOBS)
+    const scale = flags["scale-check"]
+    const session = await openSession(undefined)
+    const env: PostgresEnvironment = { ...session.env, url: flags.url, client }
+    const input = (size: number) => postgresInput(client, flags.url, dataDir, size, log)
+
+    const jobs: Array<Job> = []
+    if (scale) {
+      for (const size of [rows, rows * 5]) {
+        const sized = await input(size)
+        jobs.push(postgresToCsv(env, sized), postgresToParquet(env, sized))
+      }
+    } else {
+      jobs.push(postgresStartup(env, await input(1)))
+      const sized = await input(rows)
+      if (jobNames.includes("pg-to-csv")) jobs.push(postgresToCsv(env, sized))
+      if (jobNames.includes("pg-to-parquet")) jobs.push(postgresToParquet(env, sized))
+      if (jobNames.includes("pg-to-postgres")) jobs.push(postgresToPostgres(env, sized))
+    }
+    const results = await runJobs(jobs, repeat, session.runsDir)
+    let incremental: IncrementalResult | undefined
+    if (!scale && jobNames.includes("pg-incremental")) {
+      log(`incremental run of 1,000 changed rows, ${rows.toLocaleString("en-US")}-row table:`)
+      incremental = await incrementalJob(env, await input(rows), repeat, session.runsDir, log)
+      results.push(...incrementalResults(incremental))
+    }
+    session.close()
+
+    log("")
+    log(table(results))
+    log("")
+    for (const line of targetLines(results)) log(line)
+    const scaleLines = scale ? postgresScaleLines(results, rows, rows * 5) : undefined
+    for (const line of scaleLines?.lines ?? []) log(line)
+    if (incremental !== undefined) for (const line of incrementalLines(incremental)) log(line)
+    writeResults(session, scale ? "postgres-scale-check" : "postgres", rows, repeat, {
+      results,
+      ratios: ratios(results),
+      ...(scaleLines === undefined ? {} : { scaleCheck: scaleLines.check }),
+      ...(incremental === undefined ? {} : { incremental })
+    })
+  } finally {
+    await client.end()
+  }
+}
+
+const main = async () => {
+  if (flags.help) {
+    log(
+      fs
+        .readFileSync(fileURLToPath(import.meta.url), "utf8")
+        .split("*/")[0]!
+        .replace(/^\/\*\*|^ \* ?/gm, "")
+        .trim()
     )
-  )
-  log(`results: ${path.relative(process.cwd(), resultFile)}`)
+    return
+  }
+  await (flags.postgres ? postgresBenchmark() : filesBenchmark())
 }
 
 main().catch((error: unknown) => {

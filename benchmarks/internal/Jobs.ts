@@ -5,6 +5,7 @@
  * its output is checked against the input before its figures count.
  */
 import type { DuckDBConnection } from "@duckdb/node-api"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { stringify } from "yaml"
@@ -13,7 +14,19 @@ import { COLUMNS, duckdbCsvOptions, ROW_GROUP_ROWS } from "./Inputs.js"
 import type { Command } from "./Measure.js"
 import { BenchmarkError } from "./Measure.js"
 
-export type JobName = "startup" | "csv-to-parquet" | "parquet-to-csv" | "folder-copy"
+export type JobName =
+  | "startup"
+  | "csv-to-parquet"
+  | "parquet-to-csv"
+  | "folder-copy"
+  | "pg-startup"
+  | "pg-to-csv"
+  | "pg-to-parquet"
+  | "pg-to-postgres"
+  | "pg-incremental"
+
+/** Jobs that measure the fixed cost of a run (one row), for which a rate means nothing. */
+export const isStartup = (job: JobName): boolean => job === "startup" || job === "pg-startup"
 
 export interface Side {
   readonly name: string
@@ -22,6 +35,8 @@ export interface Side {
   readonly prepare: (run: string) => Omit<Command, "log">
   /** What the side wrote, once it has run. */
   readonly output: (run: string) => string
+  /** Removes what the side wrote outside its folder (a table), once it has been checked. */
+  readonly cleanup?: (run: string) => Promise<void>
 }
 
 export interface Job {
@@ -34,6 +49,28 @@ export interface Job {
   /** A digest of the input's content, and of a side's output, which must be equal. */
   readonly expected: () => Promise<string>
   readonly digest: (output: string) => Promise<string>
+}
+
+/**
+ * The seconds of the last dataset a `ferry run` recorded in its state file (run_datasets:
+ * from the dataset's start, opening its stores, to its commit): the transfer without the
+ * process's start-up. Read with the sqlite3 shell when it is installed, with millisecond
+ * precision; otherwise from the summary line `ferry run` prints ("… in 3.1 s").
+ */
+export const reportedSeconds = (stateFile: string, logFile: string): number | undefined => {
+  const query = spawnSync(
+    "sqlite3",
+    [
+      "-readonly",
+      stateFile,
+      "SELECT started_at, ended_at FROM run_datasets WHERE ended_at IS NOT NULL ORDER BY started_at DESC LIMIT 1"
+    ],
+    { encoding: "utf8" }
+  )
+  const [started, ended] = query.status === 0 ? query.stdout.trim().split("|") : []
+  if (started !== undefined && ended !== undefined) return (Date.parse(ended) - Date.parse(started)) / 1000
+  const match = / in ([\d.]+) s\b/.exec(fs.readFileSync(logFile, "utf8"))
+  return match === null ? undefined : Number(match[1])
 }
 
 export interface Environment {
@@ -146,8 +183,9 @@ const tableDigest = async (env: Environment, relation: string): Promise<string> 
   return JSON.stringify(reader.getRowObjectsJson()[0])
 }
 
-const parquetDigest = (env: Environment) => (file: string) => tableDigest(env, `read_parquet(${sqlString(file)})`)
-const csvDigest = (env: Environment) => (file: string) =>
+export const parquetDigest = (env: Environment) => (file: string) =>
+  tableDigest(env, `read_parquet(${sqlString(file)})`)
+export const csvDigest = (env: Environment) => (file: string) =>
   tableDigest(env, `read_csv(${sqlString(file)}, ${duckdbCsvOptions()})`)
 
 /** The files of a folder with their sizes, Ferry's bookkeeping excluded. */

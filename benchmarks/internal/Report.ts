@@ -3,11 +3,14 @@
  * the table printed at the end of a run.
  */
 import type { JobName } from "./Jobs.js"
+import { isStartup } from "./Jobs.js"
 import type { Measurement } from "./Measure.js"
 
 export interface Sample extends Measurement {
   /** One-minute load average when the sample started. */
   readonly loadBefore: number
+  /** The dataset's time as `ferry run` reports it (opening the stores to the commit), without the process's start-up. */
+  readonly transferSeconds?: number
 }
 
 export interface SideResult {
@@ -21,6 +24,8 @@ export interface SideResult {
   readonly wallSeconds: number
   readonly cpuSeconds: number
   readonly peakRssBytes: number
+  /** Median of the samples' `transferSeconds`, when Ferry reported them. */
+  readonly transferSeconds?: number
   readonly samples: ReadonlyArray<Sample>
   /** What the peer reported about itself (DuckDB's version and threads). */
   readonly settings?: Readonly<Record<string, string>>
@@ -41,12 +46,20 @@ const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
-export const summarise = (base: Omit<SideResult, "wallSeconds" | "cpuSeconds" | "peakRssBytes">): SideResult => ({
-  ...base,
-  wallSeconds: median(base.samples.map((sample) => sample.wallSeconds)),
-  cpuSeconds: median(base.samples.map((sample) => sample.cpuSeconds)),
-  peakRssBytes: median(base.samples.map((sample) => sample.peakRssBytes))
-})
+export const summarise = (
+  base: Omit<SideResult, "wallSeconds" | "cpuSeconds" | "peakRssBytes" | "transferSeconds">
+): SideResult => {
+  const transfer = base.samples.flatMap((sample) =>
+    sample.transferSeconds === undefined ? [] : [sample.transferSeconds]
+  )
+  return {
+    ...base,
+    wallSeconds: median(base.samples.map((sample) => sample.wallSeconds)),
+    cpuSeconds: median(base.samples.map((sample) => sample.cpuSeconds)),
+    peakRssBytes: median(base.samples.map((sample) => sample.peakRssBytes)),
+    ...(transfer.length === 0 ? {} : { transferSeconds: median(transfer) })
+  }
+}
 
 /** Ferry's figures over each peer's, job by job (and size by size). */
 export const ratios = (results: ReadonlyArray<SideResult>): ReadonlyArray<Ratio> =>
@@ -73,7 +86,7 @@ const fixed = (n: number, digits: number): string =>
 const times = (ratio: number): string => `×${fixed(ratio, ratio >= 10 ? 0 : ratio >= 1 ? 1 : 2)}`
 
 const rate = (result: SideResult): string => {
-  if (result.job === "startup") return "—"
+  if (isStartup(result.job)) return "—"
   const perSecond = result.count / result.wallSeconds
   return `${perSecond >= 100 ? count(perSecond) : fixed(perSecond, 1)} ${result.unit}/s`
 }
@@ -91,7 +104,7 @@ export const table = (results: ReadonlyArray<SideResult>): string => {
       fixed(result.wallSeconds, 2),
       fixed(result.cpuSeconds, 2),
       rate(result),
-      result.job === "startup" ? "—" : fixed(result.inputBytes / 1e6 / result.wallSeconds, 1),
+      isStartup(result.job) ? "—" : fixed(result.inputBytes / 1e6 / result.wallSeconds, 1),
       count(result.peakRssBytes / MIB),
       ratio === undefined ? "" : times(ratio.wall),
       ratio === undefined ? "" : times(ratio.cpu),
@@ -109,6 +122,6 @@ export const table = (results: ReadonlyArray<SideResult>): string => {
 export const ratioLines = (results: ReadonlyArray<SideResult>): ReadonlyArray<string> =>
   ratios(results).map((ratio) => {
     const result = results.find((candidate) => candidate.job === ratio.job)!
-    const size = ratio.job === "startup" ? "" : `, ${count(ratio.count)} ${result.unit}`
+    const size = isStartup(ratio.job) ? "" : `, ${count(ratio.count)} ${result.unit}`
     return `${result.title}${size}: Ferry/${ratio.peer} wall ${times(ratio.wall)}, CPU ${times(ratio.cpu)}, peak RSS ${times(ratio.peakRss)}`
   })
