@@ -112,10 +112,44 @@ export interface KeyRequest {
   readonly filter: Option.Option<Filter>
 }
 
+/**
+ * A file format a source may write a table in by itself: CSV in Ferry's own text forms
+ * (docs/formats.md), with this dialect, without the header line.
+ */
+export interface EncodedFormat {
+  readonly format: "csv"
+  readonly delimiter: string
+  readonly quote: string
+  /** The text of NULL, written unquoted; a value equal to it is quoted. */
+  readonly null: string
+}
+
+/** A table read as the bytes of a file (see `SourceSession.readEncoded`). */
+export interface EncodedTable<W> {
+  /** The rows, encoded. */
+  readonly bytes: Stream.Stream<Uint8Array, SourceError>
+  /** Rows in the bytes pulled so far: all of them once `bytes` has ended. */
+  readonly rows: () => number
+  /** What the last page of `readTable` would carry: safe to commit once the whole file is written. */
+  readonly watermark: Option.Option<W>
+}
+
 export interface SourceSession<D, W> {
   readonly describe: (dataset: D) => Effect.Effect<DatasetDescription, SourceError>
   /** Present when the store holds table datasets. */
   readonly readTable?: (dataset: D, plan: ReadPlan<W>) => Stream.Stream<Page<W>, SourceError>
+  /**
+   * Optional, for stores that can render Ferry's text forms themselves: the rows of
+   * `readTable(dataset, plan)` already encoded, byte for byte what encoding its batches
+   * in `format` would give, so that they need not pass through Arrow. `None` when this
+   * read cannot be rendered exactly (a type, the dialect, the dataset's kind); the
+   * caller then reads batches. The caller asks only when no cast applies.
+   */
+  readonly readEncoded?: (
+    dataset: D,
+    plan: ReadPlan<W>,
+    format: EncodedFormat
+  ) => Effect.Effect<Option.Option<EncodedTable<W>>, SourceError, Scope.Scope>
   /** Present when the store holds file datasets. */
   readonly files?: FileAccess<D>
   /**

@@ -13,7 +13,7 @@ import type { Batch } from "./Batch.js"
 import type { CastError, FormatError, SinkError, SourceError } from "./Errors.js"
 import { SourceError as SourceErrorClass } from "./Errors.js"
 import type { FileWriter, TableWriter, WrittenFile } from "./Sink.js"
-import type { FileAccess, FileEntry, FileRange, Page } from "./Source.js"
+import type { EncodedTable, FileAccess, FileEntry, FileRange, Page } from "./Source.js"
 import type { Column } from "./Types.js"
 import type { FileWatermark } from "./Watermark.js"
 
@@ -142,6 +142,51 @@ export const transferToFile = <W, E>(options: {
       })
     )
   })
+
+/** Chunks of an encoded table read ahead of the sink. */
+const ENCODED_READ_AHEAD = 4
+
+/**
+ * A table its source encoded itself (`SourceSession.readEncoded`) into one file of a
+ * file sink, after the format's header. Like `transferToFile`, the first bytes are
+ * pulled before the file is opened, so that an empty incremental run writes none.
+ */
+export const transferEncodedToFile = <W>(options: {
+  readonly encoded: EncodedTable<W>
+  /** What the format writes before the rows (a CSV header line), if anything. */
+  readonly header: ReadonlyArray<Uint8Array>
+  readonly writer: FileWriter
+  readonly path: string
+  readonly writeEmpty: boolean
+  readonly report: ProgressReporter
+}): Effect.Effect<Transferred<W>, SourceError | SinkError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { encoded } = options
+      let bytes = 0
+      const pull = yield* Stream.toPull(encoded.bytes.pipe(Stream.filter((chunk) => chunk.length > 0)))
+      const first = yield* firstChunk(pull)
+      if (Chunk.isEmpty(first) && !options.writeEmpty) {
+        return { rows: 0, bytes: 0, files: 0, watermark: Option.none<W>() }
+      }
+      const rows = Chunk.isEmpty(first)
+        ? Stream.empty
+        : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
+      // A few chunks read ahead, so that the source's socket is read while the sink writes.
+      const content = Stream.concat(Stream.fromIterable(options.header), rows).pipe(
+        Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
+        Stream.tap((chunk) =>
+          Effect.suspend(() => {
+            bytes += chunk.byteLength
+            return options.report({ rows: encoded.rows(), bytes, files: 0 })
+          })
+        )
+      )
+      yield* options.writer.write({ path: options.path }, content)
+      const count = encoded.rows()
+      return { rows: count, bytes, files: 1, watermark: count === 0 ? Option.none<W>() : encoded.watermark }
+    })
+  )
 
 /** Attempts per file before a file that keeps changing while it is copied fails the run. */
 const COPY_ATTEMPTS = 3

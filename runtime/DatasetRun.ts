@@ -4,23 +4,33 @@
  * steps (docs/state.md): the state store records the watermark about to be published,
  * the sink publishes, the state store makes the watermark the checkpoint.
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Batch } from "../core/Batch.js"
+import type { CastPlan } from "../core/Cast.js"
 import { applyCasts, planCasts } from "../core/Cast.js"
 import type { SinkError, SourceError } from "../core/Errors.js"
 import { reconcile } from "../core/Reconcile.js"
 import type { CommitRequest, Delivery, SinkSession, TableWriter, WriteMode, WriteOptions } from "../core/Sink.js"
-import type { DatasetDescription, IncrementalSpec, ReadPlan, SourceConnector, SourceSession } from "../core/Source.js"
+import type {
+  DatasetDescription,
+  EncodedTable,
+  IncrementalSpec,
+  ReadPlan,
+  SourceConnector,
+  SourceSession
+} from "../core/Source.js"
 import type { Progress, Transferred } from "../core/Transfer.js"
-import { copyFiles, transferToFile, transferToTable } from "../core/Transfer.js"
+import { copyFiles, transferEncodedToFile, transferToFile, transferToTable } from "../core/Transfer.js"
 import type { Column } from "../core/Types.js"
 import { isSameType, typeName } from "../core/Types.js"
 import { FileWatermark } from "../core/Watermark.js"
-import type { Dataset, FerryConfig, Mapping, Share, Store, Subscription } from "../config/FerryConfig.js"
+import type { Dataset, FerryConfig, Mapping, MappingFormat, Share, Store, Subscription } from "../config/FerryConfig.js"
 import { formatNamed } from "../sinks/formats/Formats.js"
 import type { Checkpoint, DatasetKey, RunMode } from "./state/StateStore.js"
 import type { StateStore } from "./state/StateStore.js"
@@ -206,6 +216,26 @@ const planColumns = (task: DatasetTask, columns: ReadonlyArray<Column>) => {
   )
 }
 
+/**
+ * The table already encoded by its source, when the source can render the mapping's
+ * format exactly (`SourceSession.readEncoded`) and no cast changes a column: CSV only,
+ * so far, whose rows PostgreSQL writes itself. `None` sends the table through Arrow.
+ */
+const readEncoded = (
+  sides: Sides,
+  task: DatasetTask,
+  plan: ReadPlan<unknown>,
+  format: MappingFormat,
+  casts: CastPlan
+): Effect.Effect<Option.Option<EncodedTable<unknown>>, SourceError, Scope.Scope> => {
+  const read = sides.source.readEncoded
+  if (read === undefined || format.name !== "csv" || casts.casts.some((cast) => cast !== undefined)) {
+    return Effect.succeed(Option.none())
+  }
+  const { delimiter, null: nullText, quote } = format.options
+  return read(task.dataset.source.config, plan, { format: "csv", delimiter, quote, null: nullText })
+}
+
 /** A table, into a table sink or, encoded in the mapping's format, into a file store as one part. */
 const transferTable = (
   task: DatasetTask,
@@ -259,14 +289,30 @@ const transferTable = (
     }
     const format = formatNamed(mapping.format.value.name)
     const options = mapping.format.value.options
-    const writer = yield* sink.files.open(mapping.target, writeOptions(task, mode === "full" ? "replace" : "append"))
+    const fileOptions = writeOptions(task, mode === "full" ? "replace" : "append")
+    const path = partPath(task.runId, format.extensions[0]!)
+    const encoded = yield* readEncoded(sides, task, plan, mapping.format.value, casts)
+    if (Option.isSome(encoded)) {
+      const header = yield* Stream.runCollect(format.encode(casts.columns, Stream.empty, options))
+      const writer = yield* sink.files.open(mapping.target, fileOptions)
+      const transferred = yield* transferEncodedToFile({
+        encoded: encoded.value,
+        header: Chunk.toReadonlyArray(header),
+        writer,
+        path,
+        writeEmpty: mode === "full",
+        report
+      })
+      return { transferred, commit: writer.commit, publishedBytes: true, note: "encoded by the source" }
+    }
+    const writer = yield* sink.files.open(mapping.target, fileOptions)
     const transferred = yield* transferToFile({
       pages,
       transform,
       columns: casts.columns,
       encode: (encoded, batches) => format.encode(encoded, batches, options),
       writer,
-      path: partPath(task.runId, format.extensions[0]!),
+      path,
       writeEmpty: mode === "full",
       report
     })

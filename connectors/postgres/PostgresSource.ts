@@ -30,6 +30,8 @@ import { makeBatch } from "../../core/Rows.js"
 import type { KeySide } from "../../core/Reconcile.js"
 import type {
   DatasetDescription,
+  EncodedFormat,
+  EncodedTable,
   IncrementalSpec,
   KeyRequest,
   ReadPlan,
@@ -44,6 +46,8 @@ import { compareValues, formatText } from "../../core/Values.js"
 import { CursorWatermark } from "../../core/Watermark.js"
 import { displayTableName, parseTableName, qualifiedName, quoteIdentifier } from "./Identifiers.js"
 import { CopyBinaryDecoder, CopyDecodeError } from "./internal/CopyBinary.js"
+import type { CsvField, CsvFieldKind } from "./internal/CopyCsv.js"
+import { CopyCsvRewriter, isRewritableDialect } from "./internal/CopyCsv.js"
 import { copyOut } from "./internal/CopyOut.js"
 import type { KeyColumn } from "./internal/KeyRanges.js"
 import { isReconcilableType, KEY_SETTINGS, keyWire, makePgKeySide, SERVING_INDEX_QUERY } from "./internal/KeyRanges.js"
@@ -277,6 +281,12 @@ const lookbackBound = (type: LogicalType, cursor: Value, lookbackNanos: bigint):
 /** The statement of one read, and what the batches it yields hold. */
 interface ReadStatement {
   readonly sql: string
+  /** The FROM item. */
+  readonly from: string
+  /** The filter and the incremental range, as SQL conditions. */
+  readonly conditions: ReadonlyArray<string>
+  /** ` ORDER BY …` of an incremental read, or empty. */
+  readonly orderBy: string
   /** The columns the COPY yields: the plan's, then the cursor and key columns it needs for watermarks. */
   readonly read: ReadonlyArray<MappedColumn>
   /** How many of `read` the pages carry. */
@@ -428,18 +438,24 @@ const planRead = (described: Described, plan: ReadPlan<CursorWatermark>): Either
     const literalProblem = problem()
     if (literalProblem !== undefined) return yield* Either.left({ message: literalProblem })
 
-    const select = read
-      .map((column) =>
-        column.casts.length === 0
-          ? quoteIdentifier(column.column.name)
-          : `${columnExpression(column)} AS ${quoteIdentifier(column.column.name)}`
-      )
-      .join(", ")
-    const where = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`
-    const sql = `COPY (SELECT ${select} FROM ${relation.sql} AS ferry_source${where}${orderBy}) TO STDOUT (FORMAT binary)`
+    const sql = `COPY (${selectSql(read.map(selected), relation.sql, conditions, orderBy)}) TO STDOUT (FORMAT binary)`
     if (sql.includes("\0")) return yield* Either.left({ message: "a name or value holds a NUL character" })
-    return { sql, read, output: wanted.length, ordered }
+    return { sql, from: relation.sql, conditions, orderBy, read, output: wanted.length, ordered }
   })
+
+/** A column in a SELECT list: through its casts, under its own name. */
+const selected = (column: MappedColumn): string =>
+  column.casts.length === 0
+    ? quoteIdentifier(column.column.name)
+    : `${columnExpression(column)} AS ${quoteIdentifier(column.column.name)}`
+
+const selectSql = (
+  list: ReadonlyArray<string>,
+  from: string,
+  conditions: ReadonlyArray<string>,
+  orderBy: string
+): string =>
+  `SELECT ${list.join(", ")} FROM ${from} AS ferry_source${conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`}${orderBy}`
 
 /**
  * Watermarks of ordered pages: the (cursor, key…) of a page's last row with every key
@@ -651,6 +667,233 @@ const datasetKeys = (
     return makePgKeySide({ relation: { sql: relation.sql, keys, where }, digests, connect, fail: failed })
   })
 
+// ---- reads encoded by the server ---------------------------------------------------
+
+/** How the CSV rewriter treats each column's field, or `undefined` for a column it cannot render exactly. */
+const csvFieldKind = (column: MappedColumn): CsvFieldKind | undefined => {
+  switch (column.wire.kind) {
+    case "int2":
+    case "int4":
+    case "int8":
+    case "uuid":
+    case "time":
+    case "bytea":
+      return "verbatim"
+    case "float4":
+    case "float8":
+      return "float"
+    case "numeric":
+      return "decimal"
+    case "bool":
+      return "bool"
+    case "text":
+    case "json":
+    case "jsonb":
+      return "text"
+    case "date":
+      return "date"
+    case "timestamp":
+      return column.column.type.kind === "timestamp" && column.column.type.timeZone !== null
+        ? "timestamptz"
+        : "timestamp"
+    case "array":
+      // Lists are JSON arrays in Ferry's CSV, whose elements' forms PostgreSQL's array text does not give.
+      return undefined
+  }
+}
+
+/** Cursor and key types whose order in PostgreSQL is the order of their canonical values in Ferry (no collations, no floats). */
+const SERVER_ORDERED_KINDS: ReadonlySet<LogicalType["kind"]> = new Set([
+  "int16",
+  "int32",
+  "int64",
+  "decimal",
+  "date",
+  "time",
+  "timestamp",
+  "uuid"
+])
+
+/** The session settings the rewriter relies on (internal/CopyCsv.ts). */
+const CSV_SETTINGS =
+  "SET LOCAL DateStyle = ISO; SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = hex"
+
+const UTC_ZONES = new Set(["UTC", "Etc/UTC", "UCT", "Etc/UCT", "GMT", "Etc/GMT", "Universal", "Etc/Universal", "Zulu"])
+
+/**
+ * A view or a query may compute text from dates, numbers or bytes, which the settings
+ * of the session shape; its CSV is the same as its batches' only if those settings are
+ * already the ones the rewriter needs.
+ */
+const SETTINGS_QUERY = `SELECT current_setting('DateStyle') AS date_style, current_setting('TimeZone') AS time_zone,
+  current_setting('extra_float_digits')::int AS float_digits, current_setting('bytea_output') AS bytea_output`
+
+interface SessionSettings {
+  readonly date_style: string
+  readonly time_zone: string
+  readonly float_digits: number
+  readonly bytea_output: string
+}
+
+const hasCsvSettings = (settings: SessionSettings): boolean =>
+  settings.date_style.startsWith("ISO") &&
+  UTC_ZONES.has(settings.time_zone) &&
+  settings.float_digits > 0 &&
+  settings.bytea_output === "hex"
+
+/** The rows of a binary COPY of a few rows, as one batch. */
+const copyBatch = (
+  client: pg.PoolClient,
+  sql: string,
+  columns: ReadonlyArray<MappedColumn>
+): Effect.Effect<Batch, unknown> =>
+  Effect.tryPromise(async () => {
+    const decoder = new CopyBinaryDecoder(columns.map((column) => ({ ...column.column, wire: column.wire })))
+    const batches: Array<Batch> = []
+    for await (const chunk of client.query(copyOut(sql)) as AsyncIterable<Uint8Array>)
+      batches.push(...decoder.push(chunk))
+    const last = decoder.end()
+    if (last !== undefined) batches.push(last)
+    return batches[0] ?? emptyBatch(columns.map((column) => column.column))
+  })
+
+/**
+ * The watermark the last page of `readTable` would carry, from the largest
+ * (cursor, key…) among the rows read: one `ORDER BY … DESC LIMIT 1` in the same
+ * snapshot, which an index on (cursor, key…) answers without reading the rows.
+ */
+const encodedWatermark = (
+  client: pg.PoolClient,
+  statement: ReadStatement,
+  ordered: NonNullable<Option.Option.Value<ReadStatement["ordered"]>>,
+  plan: ReadPlan<CursorWatermark>
+): Effect.Effect<Option.Option<CursorWatermark>, unknown> =>
+  Effect.gen(function* () {
+    const tuple = [ordered.cursor, ...ordered.keys].map((index) => statement.read[index]!)
+    const names = tuple.map((column) => quoteIdentifier(column.column.name))
+    const sql = `COPY (${selectSql(
+      names,
+      statement.from,
+      [...statement.conditions, ...names.map((name) => `${name} IS NOT NULL`)],
+      ` ORDER BY ${names.map((name) => `${name} DESC`).join(", ")} LIMIT 1`
+    )}) TO STDOUT (FORMAT binary)`
+    yield* Effect.logDebug("PostgreSQL watermark of an encoded read").pipe(Effect.annotateLogs({ sql }))
+    const batch = yield* copyBatch(client, sql, tuple)
+    if (batch.numRows === 0) return Option.none()
+    const columns = tuple.map((column) => column.column)
+    if (plan.mode === "incremental") {
+      return pageWatermarks(columns, { cursor: 0, keys: ordered.keys.map((_, k) => k + 1), since: ordered.since })(
+        batch
+      )
+    }
+    const cursor = Either.getOrThrow(makeCursor(Option.getOrThrow(plan.incremental), columns))
+    cursor.track(batch)
+    return cursor.watermark()
+  })
+
+/**
+ * A table read as CSV in Ferry's text forms: `COPY (SELECT …) TO STDOUT (FORMAT csv)`
+ * with the read's own SELECT, WHERE and ORDER BY, its output rewritten where
+ * PostgreSQL's text forms differ from Ferry's (internal/CopyCsv.ts). `None` for a
+ * dialect, a column type, a cursor or a view's settings that would not give exactly
+ * the bytes of the batches encoded by sinks/formats/Csv.ts.
+ */
+const readEncoded = (
+  session: Session,
+  describe: (dataset: PostgresDatasetConfig) => Effect.Effect<Described, SourceError>,
+  dataset: PostgresDatasetConfig,
+  plan: ReadPlan<CursorWatermark>,
+  format: EncodedFormat
+): Effect.Effect<Option.Option<EncodedTable<CursorWatermark>>, SourceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { store } = session
+    const fail = (problem: { message: string; column?: string }) =>
+      sourceError(store, problem.message, {
+        dataset: plan.dataset,
+        ...(problem.column === undefined ? {} : { column: problem.column })
+      })
+    if (!isRewritableDialect(format)) return Option.none()
+    const described = yield* describe(dataset)
+    const statement = yield* Either.mapLeft(planRead(described, plan), fail)
+    const output = statement.read.slice(0, statement.output)
+    const fields: Array<CsvField> = []
+    for (const column of output) {
+      const kind = csvFieldKind(column)
+      if (kind === undefined) return Option.none()
+      fields.push({ name: column.column.name, kind })
+    }
+    const ordered = Option.getOrUndefined(statement.ordered)
+    if (
+      ordered !== undefined &&
+      [ordered.cursor, ...ordered.keys].some(
+        (index) => !SERVER_ORDERED_KINDS.has(statement.read[index]!.column.type.kind)
+      )
+    ) {
+      return Option.none()
+    }
+    const context: PgErrorContext = { ...session.opened.context, table: described.relation.shown }
+    const failed = fromPostgres(store, plan.dataset)
+    const queryFailed = (error: unknown) => fail({ message: describePgError(error, context) })
+    const { client, finish } = yield* Effect.mapError(snapshotConnection(session), failed)
+    if (dataset.table === undefined) {
+      const settings = yield* Effect.mapError(
+        runQuery<SessionSettings>(client, store, SETTINGS_QUERY, [], context),
+        failed
+      )
+      if (!hasCsvSettings(settings.rows[0]!)) {
+        yield* Effect.mapError(finish, failed)
+        return Option.none()
+      }
+    }
+    yield* Effect.mapError(runQuery(client, store, CSV_SETTINGS, [], context), failed)
+    const watermark =
+      ordered === undefined
+        ? Option.none<CursorWatermark>()
+        : yield* Effect.mapError(encodedWatermark(client, statement, ordered, plan), queryFailed)
+
+    const literal = (text: string) => Either.getOrThrow(quoteString(text))
+    const list = output.map((column) =>
+      column.wire.kind === "float4"
+        ? `(${columnExpression(column)})::float8 AS ${quoteIdentifier(column.column.name)}`
+        : selected(column)
+    )
+    const sql =
+      `COPY (${selectSql(list, statement.from, statement.conditions, statement.orderBy)}) TO STDOUT ` +
+      `(FORMAT csv, DELIMITER ${literal(format.delimiter)}, QUOTE ${literal(format.quote)}, NULL ${literal(format.null)})`
+    yield* Effect.logDebug(`PostgreSQL read of ${described.relation.shown}, as CSV`).pipe(
+      Effect.annotateLogs({ store, dataset: plan.dataset, sql })
+    )
+    const rewriter = new CopyCsvRewriter(fields, format)
+    const decodeFailed = (error: unknown) =>
+      error instanceof CopyDecodeError
+        ? fail({
+            message: `${described.relation.shown}${error.column === undefined ? "" : `, column ${error.column}`}: ${error.message}`,
+            ...(error.column === undefined ? {} : { column: error.column })
+          })
+        : fail({ message: `${described.relation.shown}: ${String(error)}` })
+    const bytes = Stream.suspend(() =>
+      Stream.fromAsyncIterable(client.query(copyOut(sql)) as AsyncIterable<Uint8Array>, queryFailed)
+    ).pipe(
+      Stream.mapEffect((chunk) => Effect.try({ try: () => rewriter.push(chunk), catch: decodeFailed })),
+      Stream.filter((rows): rows is Uint8Array => rows !== undefined),
+      Stream.concat(
+        Stream.fromIterableEffect(
+          Effect.zipLeft(
+            Effect.try({
+              try: (): ReadonlyArray<Uint8Array> => {
+                const last = rewriter.end()
+                return last === undefined ? [] : [last]
+              },
+              catch: decodeFailed
+            }),
+            Effect.mapError(finish, failed)
+          )
+        )
+      )
+    )
+    return Option.some({ bytes, rows: () => rewriter.rows, watermark })
+  })
+
 const openSession = (
   config: PostgresStoreConfig,
   context: StoreContext
@@ -714,6 +957,7 @@ const openSession = (
           columns: result.columns.map((column) => column.column)
         })),
       readTable: (dataset, plan) => readTable(session, describe, dataset, plan),
+      readEncoded: (dataset, plan, format) => readEncoded(session, describe, dataset, plan, format),
       keys: (dataset, request) => datasetKeys(session, describe, dataset, request)
     }
   })
