@@ -6,8 +6,8 @@
  * digest a range where the keys are (a count and a sum of per-key hashes, computed by
  * the store) with the same algorithm, the whole key space is digested first; a range
  * whose digests differ is cut into `fanout` parts at quantile keys of the side holding
- * more keys, and the parts are digested in the next round, until a differing range
- * holds at most `streamAtMost` keys. Only those ranges are streamed from both sides and
+ * more keys, and both sides digest the parts in the next round, until a differing
+ * range holds at most `streamAtMost` keys. Only those ranges are streamed from both sides and
  * merge-diffed, one batch of each side in memory at a time. Without digests on both
  * sides, the whole key space is streamed and merge-diffed, in the same bounded memory.
  *
@@ -57,7 +57,8 @@ export interface KeyDigests<E> {
   readonly digest: (ranges: ReadonlyArray<KeyRange>) => Effect.Effect<ReadonlyArray<RangeDigest>, E>
   /**
    * Up to `parts - 1` keys of the range, in key order, that cut it into parts of about
-   * equal count (`count` is the range's, from its digest). None when it cannot be cut.
+   * equal count (`count` is the range's on this side, from its digest). None when it
+   * cannot be cut.
    */
   readonly split: (range: KeyRange, parts: number, count: number) => Effect.Effect<ReadonlyArray<Key>, E>
 }
@@ -89,7 +90,7 @@ const DEFAULT_RANGES_PER_REQUEST = 256
 export interface ReconcileStats {
   /** Digest rounds (0 when the key spaces were streamed whole). */
   rounds: number
-  /** Ranges digested on each side. */
+  /** Ranges digested (on each side). */
   rangesDigested: number
   /** Ranges whose keys were streamed and merge-diffed. */
   rangesStreamed: number
@@ -273,7 +274,7 @@ const isAscending = (order: (a: Key, b: Key) => number, keys: ReadonlyArray<Key>
   )
 
 /** The parts of `range` between its cut keys, in key order. */
-const cut = (range: KeyRange, keys: ReadonlyArray<Key>): ReadonlyArray<KeyRange> =>
+const parts = (range: KeyRange, keys: ReadonlyArray<Key>): ReadonlyArray<KeyRange> =>
   [...keys, undefined].map((upper, i) => {
     const lower = i === 0 ? range.lower : keys[i - 1]
     const end = upper ?? range.upper
@@ -281,8 +282,10 @@ const cut = (range: KeyRange, keys: ReadonlyArray<Key>): ReadonlyArray<KeyRange>
   })
 
 /**
- * The ranges whose keys must be streamed: digested round by round, each differing
- * range cut until it is small or cannot be cut.
+ * The ranges whose keys must be streamed, found round by round: each round digests
+ * the pending ranges on both sides; a range whose digests differ is streamed when
+ * small, and otherwise cut at quantile keys of the side holding more of its keys, its
+ * parts pending for the next round.
  */
 const narrow = <E>(
   source: KeyDigests<E>,
@@ -319,7 +322,7 @@ const narrow = <E>(
             const keys = yield* splitter.split(range, options.fanout, count)
             // Cut keys out of order or outside the range would lose keys between the parts.
             if (keys.length === 0 || !isAscending(order, keys, range)) streamed.push(range)
-            else next.push(...cut(range, keys))
+            else next.push(...parts(range, keys))
           }),
         { concurrency: 4, discard: true }
       )

@@ -75,9 +75,8 @@ const memorySide = (
             split: (range, parts, count) =>
               Effect.sync(() => {
                 calls.split++
-                const found = inRange(range)
                 const step = Math.ceil(count / parts)
-                return found.filter((_, i) => i > 0 && i % step === 0)
+                return inRange(range).filter((_, i) => i > 0 && i % step === 0)
               })
           }
         })
