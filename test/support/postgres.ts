@@ -73,7 +73,7 @@ export interface TestDatabase {
     sql: string,
     values?: ReadonlyArray<unknown>
   ) => Promise<Array<R>>
-  /** Drops the database, ending the sessions still on it. */
+  /** Drops the database, ending the sessions still on it, then closes the pool. */
   readonly drop: () => Promise<void>
 }
 
@@ -99,8 +99,14 @@ export const createDatabase = async (prefix: string): Promise<TestDatabase> => {
     pool,
     query: async (sql, values = []) => (await pool.query(sql, values as Array<unknown>)).rows,
     drop: async () => {
-      await pool.end()
+      // Dropped first, ending every session on it: a client a failed test never released would keep pool.end waiting.
       await onServer((client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`))
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        pool.end().catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))
+      ])
+      clearTimeout(timer)
     }
   }
 }
