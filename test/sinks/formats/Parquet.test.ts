@@ -19,7 +19,7 @@ import type { Value } from "../../../core/Values.js"
 import type { FileInput } from "../../../sinks/formats/Format.js"
 import { localFileInput } from "../../../sinks/formats/LocalFileInput.js"
 import type { ParquetOptions } from "../../../sinks/formats/Options.js"
-import { Parquet } from "../../../sinks/formats/Parquet.js"
+import { encodeOn, Parquet } from "../../../sinks/formats/Parquet.js"
 
 type Row = ReadonlyArray<Value | null>
 
@@ -579,6 +579,54 @@ describe("Parquet", () => {
         const decoded = yield* failure(Stream.runDrain(Parquet.decode(input, allTypes, snappy)))
         expect(decoded).toMatchObject({ _tag: "FormatError", file: target })
       }
+    })
+  )
+})
+
+describe("Parquet encoding threads", () => {
+  const many = (count: number): ReadonlyArray<Batch> =>
+    Array.from({ length: count }, (_, b) =>
+      batchOf(
+        allTypes,
+        extremes.map((row, i) => row.map((value, c) => (c === 0 && value !== null ? BigInt(b * 100 + i) : value)))
+      )
+    )
+  const bytesOn = (thread: "worker" | "this thread", batches: ReadonlyArray<Batch>, options = snappy) =>
+    Effect.map(Stream.runCollect(encodeOn(thread, allTypes, Stream.fromIterable(batches), options)), (chunks) =>
+      Buffer.concat(Chunk.toArray(chunks))
+    )
+
+  it.effect("writes the same bytes on a worker thread as on this one", () =>
+    Effect.gen(function* () {
+      for (const batches of [many(12), [batchOf(allTypes, [])], []]) {
+        const options = { compression: "zstd", row_group_rows: 1_000 } as const
+        const onWorker = yield* bytesOn("worker", batches, options)
+        expect(onWorker.equals(yield* bytesOn("this thread", batches, options))).toBe(true)
+      }
+      const target = file("on-worker.parquet")
+      fs.writeFileSync(target, yield* bytesOn("worker", many(3)))
+      expect((yield* read(yield* localFileInput(target), allTypes)).length).toBe(3 * extremes.length)
+    })
+  )
+
+  it.effect("on a worker, an upstream failure ends the file without a footer, and a bad batch is refused", () =>
+    Effect.gen(function* () {
+      const boom = new SourceError({ store: "sales-db", message: "connection reset" })
+      const emitted: Array<Uint8Array> = []
+      const upstream = Stream.concat(Stream.fromIterable(many(4)), Stream.fail(boom))
+      const error = yield* failure(
+        Stream.runForEach(encodeOn("worker", allTypes, upstream, snappy), (bytes) =>
+          Effect.sync(() => emitted.push(bytes))
+        )
+      )
+      expect(error).toBe(boom)
+      const written = Buffer.concat(emitted)
+      expect(written.subarray(written.length - 4).toString()).not.toBe("PAR1")
+      const other: ReadonlyArray<Column> = [{ name: "id", type: { kind: "int32" }, nullable: false }]
+      const mismatch = yield* failure(
+        Stream.runDrain(encodeOn("worker", allTypes, Stream.make(batchOf(other, [[1]])), snappy))
+      )
+      expect(mismatch).toBeInstanceOf(FormatError)
     })
   )
 })
