@@ -111,9 +111,9 @@ const padFraction = (rest: string): string => {
   return dot < 0 ? `${rest}.000000` : rest.padEnd(dot + 7, "0")
 }
 
-const SLAB_BYTES = 4 << 20
-/** Rows are handed out in chunks of about this size: fewer, larger writes downstream. */
-const OUTPUT_BYTES = 1 << 20
+const SLAB_BYTES = 1 << 20
+/** Rows are handed out in chunks of about this size: a few hundred writes per 100 MB downstream. */
+const OUTPUT_BYTES = 256 << 10
 
 // Kinds as numbers, declared before the class so that its hot loop reads initialised constants.
 const VERBATIM = 0
