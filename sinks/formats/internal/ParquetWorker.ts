@@ -16,6 +16,7 @@ export interface WorkerWriterOptions {
   /** parquet-wasm's Compression value. */
   readonly compression: number
   readonly rowGroupRows: number
+  readonly dictionaryPageBytes: number
   readonly metadata: ReadonlyArray<readonly [string, string]>
 }
 
@@ -65,6 +66,7 @@ const options = workerData.options
 let properties = new P.WriterPropertiesBuilder()
   .setCompression(options.compression)
   .setMaxRowGroupSize(options.rowGroupRows)
+  .setDictionaryPageSizeLimit(options.dictionaryPageBytes)
   .setCreatedBy("ferry")
 if (options.metadata.length > 0) properties = properties.setKeyValueMetadata(new Map(options.metadata))
 ;(async () => {
