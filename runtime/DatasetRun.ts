@@ -32,6 +32,7 @@ import { isSameType, typeName } from "../core/Types.js"
 import { FileWatermark } from "../core/Watermark.js"
 import type { Dataset, FerryConfig, Mapping, MappingFormat, Share, Store, Subscription } from "../config/FerryConfig.js"
 import { formatNamed } from "../sinks/formats/Formats.js"
+import { subscriptionKey } from "./control/ControlStore.js"
 import type { Checkpoint, DatasetKey, RunMode } from "./state/StateStore.js"
 import type { StateStore } from "./state/StateStore.js"
 
@@ -400,7 +401,7 @@ export const runDataset =
     Effect.scoped(
       Effect.gen(function* () {
         const { dataset, mapping, runId } = task
-        const key = { subscription: task.subscription.name, dataset: dataset.name }
+        const key = { subscription: subscriptionKey(task.subscription), dataset: dataset.name }
         const sourceStore = config.stores.get(dataset.source.store)!
         const sinkStore = config.stores.get(mapping.store)!
         const sides: Sides = {

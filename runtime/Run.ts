@@ -15,6 +15,7 @@ import { v7 as uuidv7 } from "uuid"
 import { location, SinkError, SourceError } from "../core/Errors.js"
 import type { Progress } from "../core/Transfer.js"
 import type { FerryConfig, Store, Subscription } from "../config/FerryConfig.js"
+import { subscriptionKey } from "./control/ControlStore.js"
 import type { DatasetTask, Opener } from "./DatasetRun.js"
 import { DatasetError, runDataset } from "./DatasetRun.js"
 import type { DatasetOutcome } from "./Progress.js"
@@ -37,6 +38,7 @@ export interface DatasetResult extends DatasetOutcome {
 
 export interface RunResult {
   readonly runId: string
+  /** `account/name`, as the state store keys the subscription's runs and checkpoints. */
   readonly subscription: string
   readonly share: string
   readonly status: "succeeded" | "failed" | "canceled"
@@ -164,7 +166,7 @@ export const runSnapshots = (
         yield* state
           .startRun({
             runId: run.runId,
-            subscription: run.subscription.name,
+            subscription: subscriptionKey(run.subscription),
             share: shareName(run.share),
             mode: runMode,
             startedAt: new Date()
@@ -255,7 +257,7 @@ export const runSnapshots = (
             .pipe(Effect.orDie)
           return {
             runId: run.runId,
-            subscription: run.subscription.name,
+            subscription: subscriptionKey(run.subscription),
             share: shareName(run.share),
             status,
             datasets

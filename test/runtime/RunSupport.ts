@@ -125,10 +125,10 @@ const withState = <A>(space: Workspace, use: (store: StateStore["Type"]) => Effe
   Effect.flatMap(StateStore, use).pipe(Effect.provide(layerSqlite({ filename: space.state })), Effect.orDie)
 
 export const checkpointOf = (space: Workspace, dataset: string): Effect.Effect<Option.Option<Checkpoint>> =>
-  withState(space, (store) => store.checkpoint({ subscription: "feed", dataset }))
+  withState(space, (store) => store.checkpoint({ subscription: "fabrikam/feed", dataset }))
 
 export const pendingOf = (space: Workspace, dataset: string): Effect.Effect<Option.Option<PendingCommit>> =>
-  withState(space, (store) => store.pendingCommit({ subscription: "feed", dataset }))
+  withState(space, (store) => store.pendingCommit({ subscription: "fabrikam/feed", dataset }))
 
 /** Every file under `folder`, as sorted `/` paths; an absent folder has none. */
 export const tree = (folder: string): Array<string> =>

@@ -91,7 +91,7 @@ describe("ferry run", SLOW, () => {
     expect(result.stdout).toContain(
       "FAILED feed: customers (full): source src: customers.csv:3: expected 3 fields, found 4"
     )
-    expect(result.stdout).toMatch(/^run \S+ of feed: failed$/m)
+    expect(result.stdout).toMatch(/^run \S+ of fabrikam\/feed: failed$/m)
     expect(dataFiles(malformed.out("customers"))).toEqual([])
     expect(manifests(malformed.out("customers"))).toEqual([])
     expect(fs.existsSync(malformed.state)).toBe(true)
