@@ -19,17 +19,24 @@ export class PlanError extends Schema.TaggedError<PlanError>()("PlanError", {
   issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
 }) {}
 
+/** The subscription was revoked by its provider: it cannot run until reinstated (HTTP 403). */
+export class RevokedError extends Schema.TaggedError<RevokedError>()("RevokedError", {
+  subscription: Schema.String,
+  message: Schema.String
+}) {}
+
 export class Executor extends Context.Tag("ferry/Executor")<
   Executor,
   {
     /**
      * Checks that the subscription can run (active, every dataset mapped, the plan
-     * decodes), then queues it. Conflicts while one of its runs is queued or going.
+     * decodes), then queues it. Conflicts while one of its runs is queued or going;
+     * a revoked subscription fails with RevokedError.
      */
     readonly synchronize: (
       actor: Actor,
       request: { readonly account: string; readonly subscription: string; readonly mode: RunRequestMode }
-    ) => Effect.Effect<RunRequest, ControlError | PlanError>
+    ) => Effect.Effect<RunRequest, ControlError | PlanError | RevokedError>
     /** Cancels a queued or running run; its watermarks stay where they were. False if it was neither. */
     readonly cancel: (actor: Actor, runId: string) => Effect.Effect<boolean, ControlError>
     /** Cancels whatever the subscription has queued or running (on revocation), and waits for it to stop. */
