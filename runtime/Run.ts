@@ -1,7 +1,8 @@
 /**
- * The run path: for each selected subscription, one run that snapshots every dataset
- * of its share into the subscription's mappings, datasets concurrently up to the
- * config's limit. Each dataset commits on its own, in three steps (see
+ * The run path: one run of one subscription snapshots every dataset of its share into
+ * the subscription's mappings, datasets concurrently up to the config's limit
+ * (`runSubscription`, which the service's executor calls with the run id of a request);
+ * `ferry run` starts one for each selected subscription (`runSnapshots`). Each dataset commits on its own, in three steps (see
  * docs/state.md): the state store records the watermark about to be published, the
  * sink publishes, the state store makes the watermark the checkpoint. A dataset that
  * fails or is interrupted leaves its checkpoint where it was.
@@ -16,11 +17,14 @@ import { location, SinkError, SourceError } from "../core/Errors.js"
 import type { Progress } from "../core/Transfer.js"
 import type { FerryConfig, Store, Subscription } from "../config/FerryConfig.js"
 import { subscriptionKey } from "./control/ControlStore.js"
+import type { SinkSession } from "../core/Sink.js"
+import type { SourceSession } from "../core/Source.js"
 import type { DatasetTask, Opener } from "./DatasetRun.js"
 import { DatasetError, runDataset } from "./DatasetRun.js"
 import type { DatasetOutcome } from "./Progress.js"
 import { ProgressDisplay } from "./Progress.js"
 import type { RunMode } from "./state/StateStore.js"
+import type { StateError } from "./state/StateError.js"
 import { StateStore } from "./state/StateStore.js"
 
 export interface RunOptions {
@@ -119,150 +123,216 @@ const memoizedOpener = <S>(
       })
   })
 
-export const runSnapshots = (
+/** A subscription's stores, opened once each on first use, for the life of a scope. */
+export interface RunStores {
+  readonly openSource: Opener<SourceSession<unknown, unknown>>
+  readonly openSink: Opener<SinkSession<unknown>>
+}
+
+/** Opens the config's stores on demand, each at most once per side, until `scope` closes. */
+export const openStores = (config: FerryConfig): Effect.Effect<RunStores, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const context = (store: Store) => ({ store: store.name, baseDir: config.baseDir })
+    const connectorOf = (store: Store) => config.registry.types.get(store.type)!
+    const openSource = yield* memoizedOpener(scope, (store) => {
+      const connector = connectorOf(store).source
+      return connector === undefined
+        ? new DatasetError({ message: `store ${store.name} (${store.type}) cannot be read from` })
+        : connector.open(store.config, context(store))
+    })
+    const openSink = yield* memoizedOpener(scope, (store) => {
+      const connector = connectorOf(store).sink
+      return connector === undefined
+        ? new DatasetError({ message: `store ${store.name} (${store.type}) cannot be written to` })
+        : connector.open(store.config, context(store))
+    })
+    return { openSource, openSink }
+  })
+
+export interface SubscriptionRun {
+  /** The run's id, known before it starts (a UUID v7): the sinks and the state store key its work by it. */
+  readonly runId: string
+  /** `account/name` of one of the config's subscriptions. */
+  readonly subscription: string
+  readonly mode: RunMode
+}
+
+export interface SubscriptionRunOptions {
+  /** Stores already opened, shared with other runs; otherwise the run opens its own and closes them when it ends. */
+  readonly stores?: RunStores
+  /**
+   * Permits for datasets transferring at once, shared across runs; otherwise the run
+   * has `limits.concurrency` of its own.
+   */
+  readonly permits?: Effect.Semaphore
+  /** The message a canceled run and its datasets are recorded with; "interrupted" by default. */
+  readonly canceledBecause?: Effect.Effect<string>
+}
+
+/** The config's subscription of that key, or a selection error naming the ones there are. */
+const subscriptionOf = (config: FerryConfig, key: string): Effect.Effect<Subscription, RunSelectionError> => {
+  const found = config.subscriptions.find((subscription) => subscriptionKey(subscription) === key)
+  return found !== undefined
+    ? Effect.succeed(found)
+    : new RunSelectionError({
+        message: `no subscription ${key}; subscriptions are ${config.subscriptions.map(subscriptionKey).join(", ") || "(none)"}`
+      })
+}
+
+/**
+ * One run of one subscription: every dataset of its share into the subscription's
+ * mappings, up to the permits at once. Interrupting it cancels the datasets still going
+ * (recorded `canceled`, their checkpoints untouched) and records the run `canceled`.
+ */
+export const runSubscription = (
   config: FerryConfig,
-  options: RunOptions
-): Effect.Effect<ReadonlyArray<RunResult>, RunSelectionError, StateStore | ProgressDisplay> =>
+  request: SubscriptionRun,
+  options: SubscriptionRunOptions = {}
+): Effect.Effect<RunResult, RunSelectionError | StateError, StateStore | ProgressDisplay> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const subscriptions = yield* select(config, options)
+      const subscription = yield* subscriptionOf(config, request.subscription)
       const state = yield* StateStore
       const display = yield* ProgressDisplay
-      const scope = yield* Effect.scope
-      yield* state.markInterruptedRuns(new Date()).pipe(Effect.orDie)
+      const stores = options.stores ?? (yield* openStores(config))
+      const permits = options.permits ?? (yield* Effect.makeSemaphore(config.limits.concurrency))
+      const canceledBecause = options.canceledBecause ?? Effect.succeed("interrupted")
+      const { runId } = request
+      const share = config.shares.find(
+        (candidate) => candidate.account === subscription.share.account && candidate.name === subscription.share.name
+      )!
+      const key = subscriptionKey(subscription)
 
-      const context = (store: Store) => ({ store: store.name, baseDir: config.baseDir })
-      const connectorOf = (store: Store) => config.registry.types.get(store.type)!
-      const openSource = yield* memoizedOpener(scope, (store) => {
-        const connector = connectorOf(store).source
-        return connector === undefined
-          ? new DatasetError({ message: `store ${store.name} (${store.type}) cannot be read from` })
-          : connector.open(store.config, context(store))
-      })
-      const openSink = yield* memoizedOpener(scope, (store) => {
-        const connector = connectorOf(store).sink
-        return connector === undefined
-          ? new DatasetError({ message: `store ${store.name} (${store.type}) cannot be written to` })
-          : connector.open(store.config, context(store))
-      })
-      const runMode: RunMode = options.full ? "full" : "incremental"
-
-      const runs = subscriptions.map((subscription) => {
-        const share = config.shares.find(
-          (candidate) => candidate.account === subscription.share.account && candidate.name === subscription.share.name
-        )!
-        const runId = uuidv7()
-        const tasks: ReadonlyArray<DatasetTask> = share.datasets.map((dataset) => ({
+      yield* state
+        .startRun({ runId, subscription: key, share: shareName(share), mode: request.mode, startedAt: new Date() })
+        .pipe(Effect.uninterruptible)
+      // From here on the run has a row: however it stops, the row says how.
+      return yield* Effect.gen(function* () {
+        yield* display.note(`run ${runId}: ${shareName(share)} -> ${subscription.name}`)
+        const runTask = datasetRunner(config, state, display, stores, request.mode, canceledBecause)
+        const tasks = share.datasets.map((dataset): DatasetTask => ({
           runId,
           subscription,
           share,
           dataset,
           mapping: subscription.mappings.get(dataset.name)!
         }))
-        return { runId, subscription, share, tasks }
-      })
-
-      for (const run of runs) {
+        const datasets = yield* Effect.forEach(tasks, (task) => permits.withPermits(1)(runTask(task)), {
+          concurrency: "unbounded"
+        })
+        const failed = datasets.filter((dataset) => dataset.status !== "succeeded")
+        const status = failed.length === 0 ? "succeeded" : "failed"
         yield* state
-          .startRun({
-            runId: run.runId,
-            subscription: subscriptionKey(run.subscription),
-            share: shareName(run.share),
-            mode: runMode,
-            startedAt: new Date()
+          .finishRun({
+            runId,
+            status,
+            endedAt: new Date(),
+            ...(failed.length === 0
+              ? {}
+              : {
+                  message: `${failed.length} of ${datasets.length} datasets failed: ${failed.map((d) => d.dataset).join(", ")}`
+                })
           })
-          .pipe(Effect.orDie)
-        yield* display.note(`run ${run.runId}: ${shareName(run.share)} -> ${run.subscription.name}`)
-      }
-
-      const transfer = runDataset({ config, state, openSource, openSink })
-      const runTask = (task: DatasetTask): Effect.Effect<DatasetResult> => {
-        const label = `${task.subscription.name}: ${task.dataset.name}`
-        const started = Date.now()
-        let counters: Progress = { rows: 0, bytes: 0, files: 0 }
-        let mode: RunMode = runMode
-        const finish = (status: DatasetOutcome["status"], message: string | undefined) =>
-          Effect.gen(function* () {
-            const outcome: DatasetResult = {
-              dataset: task.dataset.name,
-              status,
-              mode,
-              seconds: (Date.now() - started) / 1000,
-              ...counters,
-              ...(message === undefined ? {} : { message })
-            }
-            yield* state
-              .recordDataset({
-                runId: task.runId,
-                dataset: task.dataset.name,
-                status,
-                startedAt: new Date(started),
-                endedAt: new Date(),
-                ...counters,
-                ...(message === undefined ? {} : { message })
-              })
-              .pipe(Effect.orDie)
-            yield* display.finish(label, outcome)
-            return outcome
-          })
-        return Effect.gen(function* () {
-          yield* display.start(label)
-          const outcome = yield* transfer(task, runMode, {
-            report: (progress) => {
-              counters = progress
-              return display.update(label, progress)
-            },
-            chooseMode: (chosen) => {
-              mode = chosen
-            }
-          })
-          counters = { rows: outcome.rows, bytes: outcome.bytes, files: outcome.files }
-          return outcome.note
-        }).pipe(
-          Effect.matchCauseEffect({
-            onSuccess: (note) => finish("succeeded", note),
-            onFailure: (cause) => finish("failed", describeCause(cause))
-          }),
-          Effect.onInterrupt(() => finish("canceled", "interrupted"))
-        )
-      }
-
-      const tasks = runs.flatMap((run) => run.tasks)
-      const results = yield* Effect.forEach(tasks, runTask, { concurrency: config.limits.concurrency }).pipe(
+          .pipe(Effect.uninterruptible)
+        return { runId, subscription: key, share: shareName(share), status, datasets } satisfies RunResult
+      }).pipe(
         Effect.onInterrupt(() =>
-          Effect.forEach(runs, (run) =>
-            state
-              .finishRun({ runId: run.runId, status: "canceled", endedAt: new Date(), message: "interrupted" })
-              .pipe(Effect.ignore)
+          Effect.flatMap(canceledBecause, (message) =>
+            // A run that finished just as it was interrupted keeps its outcome.
+            state.finishRun({ runId, status: "canceled", endedAt: new Date(), message }).pipe(Effect.ignore)
           )
         )
       )
+    })
+  )
 
-      return yield* Effect.forEach(runs, (run) =>
-        Effect.gen(function* () {
-          const datasets = results.filter((_, i) => tasks[i]!.runId === run.runId)
-          const failed = datasets.filter((dataset) => dataset.status !== "succeeded")
-          const status = failed.length === 0 ? "succeeded" : "failed"
-          yield* state
-            .finishRun({
-              runId: run.runId,
-              status,
-              endedAt: new Date(),
-              ...(failed.length === 0
-                ? {}
-                : {
-                    message: `${failed.length} of ${datasets.length} datasets failed: ${failed.map((d) => d.dataset).join(", ")}`
-                  })
-            })
-            .pipe(Effect.orDie)
-          return {
-            runId: run.runId,
-            subscription: subscriptionKey(run.subscription),
-            share: shareName(run.share),
+/** Runs one dataset of a run and records its outcome, whether it succeeds, fails or is interrupted. */
+const datasetRunner = (
+  config: FerryConfig,
+  state: StateStore["Type"],
+  display: ProgressDisplay["Type"],
+  stores: RunStores,
+  runMode: RunMode,
+  canceledBecause: Effect.Effect<string>
+) => {
+  const transfer = runDataset({ config, state, ...stores })
+  return (task: DatasetTask): Effect.Effect<DatasetResult> => {
+    const label = `${task.subscription.name}: ${task.dataset.name}`
+    const started = Date.now()
+    let counters: Progress = { rows: 0, bytes: 0, files: 0 }
+    let mode: RunMode = runMode
+    const finish = (status: DatasetOutcome["status"], message: string | undefined) =>
+      Effect.gen(function* () {
+        const outcome: DatasetResult = {
+          dataset: task.dataset.name,
+          status,
+          mode,
+          seconds: (Date.now() - started) / 1000,
+          ...counters,
+          ...(message === undefined ? {} : { message })
+        }
+        yield* state
+          .recordDataset({
+            runId: task.runId,
+            dataset: task.dataset.name,
             status,
-            datasets
-          } satisfies RunResult
-        })
+            startedAt: new Date(started),
+            endedAt: new Date(),
+            ...counters,
+            ...(message === undefined ? {} : { message })
+          })
+          .pipe(Effect.orDie)
+        yield* display.finish(label, outcome)
+        return outcome
+      })
+    return Effect.gen(function* () {
+      yield* display.start(label)
+      const outcome = yield* transfer(task, runMode, {
+        report: (progress) => {
+          counters = progress
+          return display.update(label, progress)
+        },
+        chooseMode: (chosen) => {
+          mode = chosen
+        }
+      })
+      counters = { rows: outcome.rows, bytes: outcome.bytes, files: outcome.files }
+      return outcome.note
+    }).pipe(
+      Effect.matchCauseEffect({
+        onSuccess: (note) => finish("succeeded", note),
+        onFailure: (cause) => finish("failed", describeCause(cause))
+      }),
+      Effect.onInterrupt(() => Effect.flatMap(canceledBecause, (message) => finish("canceled", message)))
+    )
+  }
+}
+
+/**
+ * `ferry run`: a run of each selected subscription, at once, their datasets sharing
+ * `limits.concurrency` and each store opened once. Runs a dead process left `running`
+ * are marked failed first.
+ */
+export const runSnapshots = (
+  config: FerryConfig,
+  options: RunOptions
+): Effect.Effect<ReadonlyArray<RunResult>, RunSelectionError | StateError, StateStore | ProgressDisplay> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const subscriptions = yield* select(config, options)
+      const state = yield* StateStore
+      yield* state.markInterruptedRuns(new Date())
+      const shared: SubscriptionRunOptions = {
+        stores: yield* openStores(config),
+        permits: yield* Effect.makeSemaphore(config.limits.concurrency)
+      }
+      const mode: RunMode = options.full ? "full" : "incremental"
+      return yield* Effect.forEach(
+        subscriptions,
+        (subscription) =>
+          runSubscription(config, { runId: uuidv7(), subscription: subscriptionKey(subscription), mode }, shared),
+        { concurrency: "unbounded" }
       )
     })
   )
