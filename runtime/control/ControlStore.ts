@@ -12,13 +12,21 @@
  *
  * Names are unique per account (a store, a share, a subscription); a share's datasets
  * are unique per share. Every write that changes a resource appends to the audit log in
- * the same transaction.
+ * the same transaction; a put that changes nothing writes nothing, so applying the same
+ * config twice leaves no trace the second time. A write by a `config` actor marks the
+ * resource's origin `config`; an API write keeps the origin of what it replaces.
+ *
+ * Lists page by keyset: `next` is an opaque cursor; one this store did not return fails
+ * with a NotFoundError whose resource is `cursor`.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { StateError } from "../state/StateError.js"
+import * as SqlControlStore from "./internal/SqlControlStore.js"
 
 /** Who did something: an account's token, the operator, the config being applied, or the service itself. */
 export type Actor =
@@ -27,6 +35,12 @@ export type Actor =
   | { readonly kind: "config"; readonly file: string }
   | { readonly kind: "service" }
 
+/**
+ * Who wrote a resource last as a whole: a config file being applied, or the API.
+ * `ferry apply --prune` removes only resources of origin `config` that the file no longer names.
+ */
+export type Origin = "config" | "api"
+
 /** A config entry as written: snake_case keys, JSON values. */
 export type Spec = Readonly<Record<string, unknown>>
 
@@ -34,6 +48,7 @@ export interface Account {
   readonly name: string
   readonly email?: string
   readonly description?: string
+  readonly origin: Origin
   readonly createdAt: Date
 }
 
@@ -52,6 +67,7 @@ export interface Store {
   readonly type: string
   /** The connector's settings as written, secrets included: never returned or logged as they are. */
   readonly settings: Spec
+  readonly origin: Origin
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -67,6 +83,7 @@ export interface Share {
   /** `{ every, at }` or `{ cron }`, as the config's `schedule:` holds it. */
   readonly schedule?: Spec
   readonly datasetCount: number
+  readonly origin: Origin
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -77,6 +94,9 @@ export interface Dataset {
   readonly name: string
   /** The config's dataset entry without its name: `source`, `columns`, `filter`, `casts`, `incremental`… */
   readonly spec: Spec
+  /** Its place in the share: datasets are listed, and delivered, in this order. */
+  readonly position: number
+  readonly origin: Origin
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -93,6 +113,7 @@ export interface Invitation {
   readonly to: string
   readonly status: InvitationStatus
   readonly expiresAt?: Date
+  readonly origin: Origin
   readonly createdAt: Date
   /** When the mail last went out; absent without SMTP. */
   readonly sentAt?: Date
@@ -114,6 +135,7 @@ export interface Subscription {
   readonly share: string
   readonly status: SubscriptionStatus
   readonly trigger: Trigger
+  readonly origin: Origin
   /** When it was created (the invitation accepted, or the config applied). */
   readonly createdAt: Date
   readonly revokedAt?: Date
@@ -126,6 +148,7 @@ export interface Mapping {
   readonly dataset: string
   /** The config's mapping entry: `store`, `format`, format options, the sink's target settings. */
   readonly spec: Spec
+  readonly origin: Origin
   readonly updatedAt: Date
 }
 
@@ -197,7 +220,10 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
   ControlStore,
   {
     // ---- accounts and tokens (the operator's) ----
-    readonly putAccount: (actor: Actor, account: Omit<Account, "createdAt">) => Effect.Effect<Account, ControlError>
+    readonly putAccount: (
+      actor: Actor,
+      account: Omit<Account, "createdAt" | "origin">
+    ) => Effect.Effect<Account, ControlError>
     readonly getAccount: (name: string) => Effect.Effect<Option.Option<Account>, ControlError>
     readonly listAccounts: (page: PageRequest) => Effect.Effect<Page<Account>, ControlError>
     /** Removes the account and everything it owns; fails with a conflict while other accounts subscribe to its shares. */
@@ -210,12 +236,17 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
     /** The token whose secret hashes to `secretHash`, its last use recorded. */
     readonly authenticate: (secretHash: string, at: Date) => Effect.Effect<Option.Option<Token>, ControlError>
     readonly revokeToken: (actor: Actor, id: string) => Effect.Effect<void, ControlError>
+    /** An account's tokens, or every token (operator tokens included) without an account; by id, oldest first. */
+    readonly listTokens: (
+      query: { readonly account?: string },
+      page: PageRequest
+    ) => Effect.Effect<Page<Token>, ControlError>
 
     // ---- a provider's stores, shares, datasets ----
     /** Creates or replaces. */
     readonly putStore: (
       actor: Actor,
-      store: Omit<Store, "createdAt" | "updatedAt">
+      store: Omit<Store, "createdAt" | "updatedAt" | "origin">
     ) => Effect.Effect<Store, ControlError>
     readonly getStore: (account: string, name: string) => Effect.Effect<Option.Option<Store>, ControlError>
     readonly listStores: (account: string, page: PageRequest) => Effect.Effect<Page<Store>, ControlError>
@@ -224,16 +255,17 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
 
     readonly putShare: (
       actor: Actor,
-      share: Omit<Share, "createdAt" | "updatedAt" | "datasetCount">
+      share: Omit<Share, "createdAt" | "updatedAt" | "datasetCount" | "origin">
     ) => Effect.Effect<Share, ControlError>
     readonly getShare: (account: string, name: string) => Effect.Effect<Option.Option<Share>, ControlError>
     readonly listShares: (account: string, page: PageRequest) => Effect.Effect<Page<Share>, ControlError>
     /** Removes the share, its datasets and invitations, and revokes its subscriptions. */
     readonly deleteShare: (actor: Actor, account: string, name: string) => Effect.Effect<void, ControlError>
 
+    /** A new dataset goes last unless `position` says where; a replaced one keeps its place unless `position` moves it. */
     readonly putDataset: (
       actor: Actor,
-      dataset: Omit<Dataset, "createdAt" | "updatedAt">
+      dataset: Omit<Dataset, "createdAt" | "updatedAt" | "origin" | "position"> & { readonly position?: number }
     ) => Effect.Effect<Dataset, ControlError>
     readonly getDataset: (
       account: string,
@@ -299,6 +331,7 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
     /**
      * Marks a pending, unexpired invitation accepted, spends its token and creates the
      * subscription, in one transaction; a conflict if it is not pending or the name is taken.
+     * The caller has checked that the account may answer it (addressed to it, or holding the token).
      */
     readonly acceptInvitation: (
       actor: Actor,
@@ -306,10 +339,14 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
     ) => Effect.Effect<{ readonly invitation: Invitation; readonly subscription: Subscription }, ControlError>
 
     // ---- subscriptions and mappings ----
-    /** Creates an active subscription without an invitation: the config names both sides. */
+    /**
+     * Creates an active subscription without an invitation: the config names both sides.
+     * Put again for the same share, it sets the trigger; a subscription of that name to
+     * another share is a conflict.
+     */
     readonly putSubscription: (
       actor: Actor,
-      subscription: Omit<Subscription, "createdAt" | "revokedAt" | "status" | "invitationId">
+      subscription: Omit<Subscription, "createdAt" | "revokedAt" | "status" | "invitationId" | "origin">
     ) => Effect.Effect<Subscription, ControlError>
     readonly getSubscription: (
       account: string,
@@ -341,7 +378,10 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
     ) => Effect.Effect<Subscription, ControlError>
     readonly deleteSubscription: (actor: Actor, account: string, name: string) => Effect.Effect<void, ControlError>
 
-    readonly putMapping: (actor: Actor, mapping: Omit<Mapping, "updatedAt">) => Effect.Effect<Mapping, ControlError>
+    readonly putMapping: (
+      actor: Actor,
+      mapping: Omit<Mapping, "updatedAt" | "origin">
+    ) => Effect.Effect<Mapping, ControlError>
     readonly listMappings: (
       account: string,
       subscription: string
@@ -385,3 +425,10 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
 /** How the run path keys a subscription's runs and checkpoints: unique across accounts. */
 export const subscriptionKey = (subscription: { readonly account: string; readonly name: string }): string =>
   `${subscription.account}/${subscription.name}`
+
+/** The store over whatever `SqlClient` is provided; the client's database must be migrated (the state store's layers do it). */
+export const layer: Layer.Layer<ControlStore, never, SqlClient.SqlClient> = Layer.effect(
+  ControlStore,
+  // Deferred: the implementation imports this module's errors.
+  Effect.suspend(() => SqlControlStore.make)
+)

@@ -4,9 +4,11 @@
  */
 import * as Migrator from "@effect/sql/Migrator"
 import runsAndCheckpoints from "./migrations/0001_runs_and_checkpoints.js"
+import controlPlane from "./migrations/0002_control_plane.js"
 
 export const migrations = {
-  "0001_runs_and_checkpoints": runsAndCheckpoints
+  "0001_runs_and_checkpoints": runsAndCheckpoints,
+  "0002_control_plane": controlPlane
 }
 
 export const loader = Migrator.fromRecord(migrations)

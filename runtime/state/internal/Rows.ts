@@ -13,12 +13,12 @@ import type { Checkpoint, DatasetKey, DatasetRun, PendingCommit, Run } from "../
 import { StateError } from "../StateError.js"
 
 const Status = Schema.Literal("running", "succeeded", "failed", "canceled")
-const Count = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
+export const Count = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
   Schema.filter((count) => Number.isSafeInteger(count) && count >= 0, {
     message: () => "a count must be a non-negative integer below 2^53"
   })
 )
-const Time = Schema.Union(Schema.ValidDateFromSelf, Schema.Date)
+export const Time = Schema.Union(Schema.ValidDateFromSelf, Schema.Date)
 const Json = Schema.parseJson()
 
 export const RunRow = Schema.Struct({

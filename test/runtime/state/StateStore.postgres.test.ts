@@ -144,8 +144,10 @@ describe("StateStore on PostgreSQL: its schema", () => {
         { concurrency: "unbounded" }
       )
       expect(opened.map((exit) => Exit.isSuccess(exit))).toEqual([true, true, true, true])
-      const applied = yield* admin((sql) => sql`SELECT migration_id FROM ${sql(schema)}.ferry_state_migrations`)
-      expect(applied).toEqual([{ migration_id: 1 }])
+      const applied = yield* admin(
+        (sql) => sql`SELECT migration_id FROM ${sql(schema)}.ferry_state_migrations ORDER BY migration_id`
+      )
+      expect(applied).toEqual([{ migration_id: 1 }, { migration_id: 2 }])
     })
   )
 })

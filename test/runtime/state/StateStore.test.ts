@@ -58,17 +58,34 @@ const suite = (dialect: Dialect) => {
     Effect.gen(function* () {
       for (let open = 0; open < 3; open++) yield* session(() => Effect.void)
       const applied = yield* dialect.raw(
-        (sql) => sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ferry_state_migrations`
+        (sql) =>
+          sql<{
+            migration_id: number
+            name: string
+          }>`SELECT migration_id, name FROM ferry_state_migrations ORDER BY migration_id`
       )
       expect(applied).toEqual(
         Object.keys(migrations).map((name) => ({ migration_id: Number(name.slice(0, 4)), name: name.slice(5) }))
       )
       expect(yield* dialect.tables).toEqual([
+        "accounts",
+        "audit_accounts",
+        "audit_log",
         "checkpoints",
+        "control_sequence",
+        "datasets",
         "ferry_state_migrations",
+        "invitations",
+        "mappings",
         "pending_commits",
         "run_datasets",
-        "runs"
+        "run_requests",
+        "runs",
+        "schedule_ticks",
+        "shares",
+        "stores",
+        "subscriptions",
+        "tokens"
       ])
     })
   )
