@@ -2,7 +2,9 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "benchmarks/.data/", "scratch/", "examples/received/", "received/", ".ferry/"] },
+  {
+    ignores: ["node_modules/", "dist/", "benchmarks/.data/", "scratch/", "examples/received/", "received/", ".ferry/"]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Ferry ships as TypeScript: tsx compiles it on load, and also lets plugins be written in TypeScript.
-import { register } from "tsx/esm/api"
+// Ferry is written in TypeScript. `npm ci` compiles it into dist/ (the `prepare` script), and this runs the
+// compiled modules while they are current; otherwise (an edited checkout, no build) tsx compiles the sources on load.
+import { fileURLToPath } from "node:url"
+import { compiledIsCurrent } from "./compiled.js"
 
-register()
-await import("../runtime/cli/main.ts")
+if (compiledIsCurrent(fileURLToPath(new URL("..", import.meta.url)))) {
+  await import("../dist/runtime/cli/main.js")
+} else {
+  const { register } = await import("tsx/esm/api")
+  register()
+  await import("../runtime/cli/main.ts")
+}

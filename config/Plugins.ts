@@ -18,6 +18,7 @@ import type { Registry } from "../core/Registry.js"
 import { makeRegistry, validatePlugin } from "../core/Registry.js"
 import type { LoadedPlugin } from "./FerryConfig.js"
 import { issueSites } from "./internal/Issues.js"
+import { preparePluginImports } from "./internal/PluginImports.js"
 import { formatPath } from "./internal/Reporter.js"
 
 /** True when the entry names a file rather than a package. */
@@ -95,6 +96,7 @@ const resolveSpec = (spec: string, baseDir: string): Effect.Effect<string, Plugi
 export const loadPlugin = (spec: string, baseDir: string): Effect.Effect<LoadedPlugin, PluginError> =>
   Effect.gen(function* () {
     const resolved = yield* resolveSpec(spec, baseDir)
+    yield* preparePluginImports
     const module = yield* Effect.tryPromise({
       try: () => import(pathToFileURL(resolved).href) as Promise<Record<string, unknown>>,
       catch: (error) => new PluginError({ plugin: spec, message: `the module failed to load: ${errorText(error)}` })

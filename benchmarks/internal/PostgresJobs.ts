@@ -11,7 +11,7 @@ import * as path from "node:path"
 import type pg from "pg"
 import { stringify } from "yaml"
 import type { Environment, Job, Side } from "./Jobs.js"
-import { csvDigest, parquetDigest, reportedSeconds } from "./Jobs.js"
+import { csvDigest, ferryBin, parquetDigest, reportedSeconds } from "./Jobs.js"
 import type { Command, Measurement } from "./Measure.js"
 import { BenchmarkError, measure } from "./Measure.js"
 import type { PostgresInput } from "./PostgresInputs.js"
@@ -69,7 +69,7 @@ const ferryConfig = (env: PostgresEnvironment, run: string, share: FerryShare): 
 
 const ferryCommand = (env: Environment, config: string, run: string, extra: ReadonlyArray<string> = []) => ({
   file: process.execPath,
-  args: [path.join(env.repository, "bin/ferry.js"), "run", config, ...extra],
+  args: [ferryBin(env), "run", config, ...extra],
   cwd: run
 })
 
