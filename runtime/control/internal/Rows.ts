@@ -28,6 +28,10 @@ const OriginColumn = Schema.Literal("config", "api")
 const SpecJson = Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 const Text = Schema.NullOr(Schema.String)
 const OptionalTime = Schema.NullOr(Time)
+/** A dataset's place: any safe integer, negative ones included (a dataset put before the first). */
+const Position = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
+  Schema.filter((position) => Number.isSafeInteger(position), { message: () => "a position must be an integer" })
+)
 
 export const AccountRow = Schema.Struct({
   name: Schema.String,
@@ -72,7 +76,7 @@ export const DatasetRow = Schema.Struct({
   account: Schema.String,
   share: Schema.String,
   name: Schema.String,
-  position: Count,
+  position: Position,
   spec: SpecJson,
   origin: OriginColumn,
   created_at: Time,

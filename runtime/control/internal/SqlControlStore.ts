@@ -590,6 +590,9 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     const resource = `dataset:${dataset.account}/${dataset.share}/${dataset.name}`
     return write(doing, actor, (tx) =>
       Effect.gen(function* () {
+        if (dataset.position !== undefined && !Number.isSafeInteger(dataset.position)) {
+          return yield* new StateError({ message: `Cannot ${doing}: the position must be an integer` })
+        }
         yield* requireShare(dataset.account, dataset.share, doing)
         const store = storeOf(dataset.spec, "source")
         if (store !== null) yield* requireStore(dataset.account, store, doing)
