@@ -60,8 +60,56 @@ export const Limits = Schema.Struct({
   concurrency: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 64)), { default: () => 4 }).annotations({
     description: "Datasets transferred at once, across all shares and subscriptions.",
     examples: [4]
+  }),
+  runs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 64)), { default: () => 4 }).annotations({
+    description: "Runs at once across the service (`ferry serve`); more wait in its queue.",
+    examples: [4]
   })
 }).annotations({ description: "Resource limits." })
+
+const PORT = "a port number between 1 and 65535"
+const Port = Schema.Int.pipe(Schema.between(1, 65535, { message: () => PORT }))
+
+const SMTP_PASSWORD = "The user's password. Keep it out of the config: write ${env:VARIABLE}."
+
+export const Smtp = Schema.Struct({
+  host: Schema.String.pipe(Schema.minLength(1, { message: () => "a host name (not empty)" })).annotations({
+    description: "The SMTP server's host name.",
+    examples: ["smtp.contoso.example"]
+  }),
+  port: Port.annotations({ description: "The SMTP server's port.", examples: [587, 465], message: () => PORT }),
+  from: Email.annotations({
+    description: "The sender of the mails (invitations).",
+    examples: ["ferry@contoso.example"]
+  }),
+  secure: Schema.optionalWith(Schema.Boolean, { default: () => false }).annotations({
+    description: "TLS from the start (usually port 465); when false, STARTTLS is used if the server offers it."
+  }),
+  user: Schema.optional(Schema.String.annotations({ description: "The user to log in as, if the server wants one." })),
+  password: Schema.optional(
+    Schema.Redacted(
+      Schema.String.annotations({ description: SMTP_PASSWORD, examples: ["${env:SMTP_PASSWORD}"] })
+    ).annotations({ description: SMTP_PASSWORD })
+  )
+}).annotations({
+  description:
+    "The mail server invitations are sent through. Without it, a new invitation's accept token is shown once, to be passed on by hand."
+})
+
+export const Service = Schema.Struct({
+  port: Schema.optionalWith(Port, { default: () => 8080 }).annotations({
+    description: "The port `ferry serve` listens on.",
+    examples: [8080]
+  }),
+  base_url: Schema.optional(
+    Schema.String.pipe(
+      Schema.pattern(/^https?:\/\/[^\s/]+(\/\S*)?$/, { message: () => "an http:// or https:// URL" })
+    ).annotations({
+      description: "The URL the service is reached at from outside, for links in mails.",
+      examples: ["https://ferry.contoso.example"]
+    })
+  )
+}).annotations({ description: "The HTTP service, `ferry serve`." })
 
 export const TopLevel = Schema.Struct({
   version: Schema.Literal(1).annotations({
@@ -76,7 +124,9 @@ export const TopLevel = Schema.Struct({
       "Plugin modules that add store types: a path (relative to the config file's folder, starting with ./ or ../) or an npm package name resolved from that folder.",
     examples: [["./plugins/acme-crm.js", "@acme/ferry-crm"]]
   }),
-  limits: Schema.optionalWith(Limits, { default: () => ({ concurrency: 4 }) }),
+  limits: Schema.optionalWith(Limits, { default: () => ({ concurrency: 4, runs: 4 }) }),
+  smtp: Schema.optional(Smtp),
+  service: Schema.optionalWith(Service, { default: () => ({ port: 8080 }) }),
   accounts: Schema.optionalWith(OpenRecord, { default: () => ({}) }),
   stores: Schema.optionalWith(OpenRecord, { default: () => ({}) }),
   shares: Schema.optionalWith(Schema.Array(Schema.Unknown), { default: () => [] }),

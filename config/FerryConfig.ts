@@ -106,6 +106,22 @@ export interface Subscription {
   readonly mappings: ReadonlyMap<string, Mapping>
 }
 
+export interface Smtp {
+  readonly host: string
+  readonly port: number
+  readonly from: string
+  /** TLS from the start; otherwise STARTTLS when offered. */
+  readonly secure: boolean
+  readonly user: Option.Option<string>
+  readonly password: Option.Option<Redacted.Redacted<string>>
+}
+
+export interface ServiceSettings {
+  readonly port: number
+  /** The URL the service is reached at from outside, for links in mails. */
+  readonly baseUrl: Option.Option<string>
+}
+
 export interface FerryConfig {
   /** Absolute path of the config file. */
   readonly file: string
@@ -114,7 +130,10 @@ export interface FerryConfig {
   readonly version: 1
   readonly state: StateLocation
   readonly plugins: ReadonlyArray<LoadedPlugin>
-  readonly limits: { readonly concurrency: number }
+  readonly limits: { readonly concurrency: number; readonly runs: number }
+  /** The mail server invitations go through; none: accept tokens are shown instead. */
+  readonly smtp: Option.Option<Smtp>
+  readonly service: ServiceSettings
   readonly registry: Registry
   readonly accounts: ReadonlyMap<string, Account>
   readonly stores: ReadonlyMap<string, Store>

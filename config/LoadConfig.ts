@@ -95,6 +95,15 @@ export const resolveConfig = (
       state: stateLocation(top.state, baseDir),
       plugins: loaded.map(({ plugin }) => plugin),
       limits: top.limits,
+      smtp: Option.map(Option.fromNullable(top.smtp), (smtp) => ({
+        host: smtp.host,
+        port: smtp.port,
+        from: smtp.from,
+        secure: smtp.secure,
+        user: Option.fromNullable(smtp.user),
+        password: Option.fromNullable(smtp.password)
+      })),
+      service: { port: top.service.port, baseUrl: Option.fromNullable(top.service.base_url) },
       registry,
       accounts: new Map(
         [...decoded.accounts].map(([name, account]) => [

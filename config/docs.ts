@@ -11,7 +11,7 @@ import type * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import type { Registry } from "../core/Registry.js"
 import { CsvOptions, JsonlOptions, ParquetOptions } from "../sinks/formats/Options.js"
-import { ConfigFile, Dataset, Limits, Share, Subscription } from "./ConfigSchema.js"
+import { ConfigFile, Dataset, Limits, Service, Share, Smtp, Subscription } from "./ConfigSchema.js"
 import { configJsonSchema } from "./JsonSchema.js"
 
 type Json = Record<string, unknown>
@@ -48,6 +48,8 @@ const defaultsOf = (schema: Schema.Schema.Any): ReadonlyMap<string, unknown> => 
 const DEFAULTS: Record<string, ReadonlyMap<string, unknown>> = {
   root: defaultsOf(ConfigFile),
   limits: defaultsOf(Limits),
+  smtp: defaultsOf(Smtp),
+  service: defaultsOf(Service),
   Share: defaultsOf(Share),
   Dataset: defaultsOf(Dataset),
   Subscription: defaultsOf(Subscription),

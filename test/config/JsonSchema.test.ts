@@ -29,6 +29,8 @@ describe("configJsonSchema", () => {
         "state",
         "plugins",
         "limits",
+        "smtp",
+        "service",
         "accounts",
         "stores",
         "shares",

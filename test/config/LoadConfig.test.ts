@@ -68,7 +68,7 @@ describe("loadConfig", () => {
       expect(config.version).toBe(1)
       expect(config.state).toEqual({ kind: "sqlite", file: path.join(config.baseDir, "state", "ferry.db") })
       expect(config.file).toBe(path.join(config.baseDir, "ferry.yaml"))
-      expect(config.limits).toEqual({ concurrency: 8 })
+      expect(config.limits).toEqual({ concurrency: 8, runs: 4 })
       expect(config.plugins).toEqual([])
       expect([...config.registry.types.keys()]).toEqual(["memory_table"])
 
@@ -147,11 +147,40 @@ describe("loadConfig", () => {
     Effect.gen(function* () {
       const config = yield* loaded(BASE)
       expect(config.state).toEqual({ kind: "sqlite", file: path.join(config.baseDir, ".ferry", "state.db") })
-      expect(config.limits).toEqual({ concurrency: 4 })
+      expect(config.limits).toEqual({ concurrency: 4, runs: 4 })
+      expect(config.smtp).toEqual(Option.none())
+      expect(config.service).toEqual({ port: 8080, baseUrl: Option.none() })
       expect(config.shares[0]!.kind).toBe("snapshot")
       expect(config.shares[0]!.invitations).toEqual([])
       expect(config.subscriptions[0]!.trigger).toBe("manual")
       expect(config.subscriptions[0]!.mappings.get("customers")?.format).toEqual(Option.none())
+    })
+  )
+
+  it.effect("reads the service's keys: run limit, mail server (its password redacted), port and base URL", () =>
+    Effect.gen(function* () {
+      const config = yield* loaded(
+        BASE.replace(
+          "version: 1",
+          `version: 1
+limits: { runs: 2 }
+smtp: { host: smtp.contoso.example, port: 587, from: ferry@contoso.example, user: ferry, password: "\${env:SMTP_PASSWORD}" }
+service: { port: 9090, base_url: "https://ferry.contoso.example" }`
+        ),
+        { env: { SMTP_PASSWORD: "mail-s3cret" } }
+      )
+      expect(config.limits).toEqual({ concurrency: 4, runs: 2 })
+      const smtp = Option.getOrThrow(config.smtp)
+      expect({ ...smtp, password: Option.map(smtp.password, Redacted.value) }).toEqual({
+        host: "smtp.contoso.example",
+        port: 587,
+        from: "ferry@contoso.example",
+        secure: false,
+        user: Option.some("ferry"),
+        password: Option.some("mail-s3cret")
+      })
+      expect(String(smtp.password)).not.toContain("mail-s3cret")
+      expect(config.service).toEqual({ port: 9090, baseUrl: Option.some("https://ferry.contoso.example") })
     })
   )
 

@@ -46,7 +46,7 @@ describe("the config's own keys", () => {
         '17:9 shares[0].datasets[0].colums: unknown key "colums" (did you mean "columns"?); expected one of: name, source, columns, filter, casts, allow_lossy, incremental'
       ])
       expect(yield* issuesOf(BASE.replace("subscriptions:", "subscription:"))).toEqual([
-        '17:1 subscription: unknown key "subscription" (did you mean "subscriptions"?); expected one of: version, state, plugins, limits, accounts, stores, shares, subscriptions'
+        '17:1 subscription: unknown key "subscription" (did you mean "subscriptions"?); expected one of: version, state, plugins, limits, smtp, service, accounts, stores, shares, subscriptions'
       ])
     })
   )
@@ -74,6 +74,24 @@ describe("the config's own keys", () => {
       expect(yield* issuesOf(BASE.replace("version: 1", "version: 2\nlimits: { concurrency: 0 }"))).toEqual([
         "1:10 version: expected 1 (the only config format version), got 2",
         "2:24 limits.concurrency: expected a number between 1 and 64, got 0"
+      ])
+    })
+  )
+
+  it.effect("checks the mail server and the service", () =>
+    Effect.gen(function* () {
+      expect(
+        yield* issuesOf(
+          BASE.replace(
+            "version: 1",
+            "version: 1\nsmtp: { host: mail, port: 70000, from: nobody }\nservice: { port: 0, base_url: ftp://x }"
+          )
+        )
+      ).toEqual([
+        "2:27 smtp.port: expected a port number between 1 and 65535, got 70000",
+        '2:40 smtp.from: expected an e-mail address such as ops@fabrikam.example, got "nobody"',
+        "3:18 service.port: expected a port number between 1 and 65535, got 0",
+        '3:31 service.base_url: expected an http:// or https:// URL, got "ftp://x"'
       ])
     })
   )
