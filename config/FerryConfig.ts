@@ -16,6 +16,9 @@ export type StateLocation =
   | { readonly kind: "sqlite"; /** Absolute, or `:memory:`. */ readonly file: string }
   | { readonly kind: "postgres"; readonly url: Redacted.Redacted<string> }
 
+/** A config entry as written: snake_case keys, JSON values (the control store keeps them so). */
+export type Entry = Readonly<Record<string, unknown>>
+
 export interface LoadedPlugin {
   /** As written under `plugins:`. */
   readonly spec: string
@@ -36,6 +39,8 @@ export interface Store {
   readonly account: string
   /** The connector's store config, decoded by its `storeConfig` Schema. */
   readonly config: unknown
+  /** The connector's settings as written (after `${env:…}` interpolation), without `type` and `account`: secrets included. */
+  readonly settings: Entry
 }
 
 export interface DatasetSource {
@@ -54,6 +59,8 @@ export interface Dataset {
   readonly casts: ReadonlyMap<string, LogicalType>
   readonly allowLossy: boolean
   readonly incremental: Option.Option<IncrementalSpec>
+  /** The entry as written (after interpolation), without `name`. */
+  readonly spec: Entry
 }
 
 export type Schedule =
@@ -79,6 +86,8 @@ export interface Share {
   readonly terms: Option.Option<string>
   readonly kind: "snapshot" | "in_place"
   readonly schedule: Option.Option<Schedule>
+  /** `schedule:` as written. */
+  readonly scheduleSpec: Option.Option<Entry>
   readonly datasets: ReadonlyArray<Dataset>
   readonly invitations: ReadonlyArray<Invitation>
 }
@@ -95,6 +104,8 @@ export interface Mapping {
   readonly format: Option.Option<MappingFormat>
   /** The sink's target config, decoded by its `targetConfig` Schema. */
   readonly target: unknown
+  /** The entry as written (after interpolation). */
+  readonly spec: Entry
 }
 
 export interface Subscription {

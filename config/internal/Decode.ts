@@ -47,6 +47,8 @@ export interface DecodedSubscription {
 }
 
 export interface Decoded {
+  /** The document as written, after interpolation: the entries the control store keeps come from it. */
+  readonly raw: Readonly<Record<string, unknown>>
   readonly top: typeof TopLevel.Type
   /** Every name present in the file, decoded or not: a reference to one is never reported as unknown. */
   readonly names: {
@@ -161,6 +163,7 @@ export const decodeDocument = (reporter: Reporter, root: unknown): Option.Option
   return Option.map(decodeTopLevel(reporter, root), (top) => {
     const shares = top.shares.map((share, index) => decodeShare(reporter, share, index))
     return {
+      raw: root,
       top,
       names: {
         accounts: new Set(Object.keys(top.accounts)),

@@ -36,6 +36,18 @@ const list = (names: Iterable<string>): string => {
 const without = (record: Record<string, unknown>, keys: ReadonlyArray<string>): Record<string, unknown> =>
   Object.fromEntries(Object.entries(record).filter(([key]) => !keys.includes(key)))
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The value at a path of the document as written (after interpolation), when it is a map. */
+const entryAt = (root: unknown, path: Path): Model.Entry => {
+  const value = path.reduce<unknown>(
+    (node, key) => (Array.isArray(node) ? node[Number(key)] : isRecord(node) ? node[String(key)] : undefined),
+    root
+  )
+  return isRecord(value) ? value : {}
+}
+
 const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> =>
   values.filter((value, index) => values.indexOf(value) !== index)
 
@@ -103,7 +115,13 @@ export class Resolver {
         continue
       }
       const config = this.reporter.decode(storeType.storeConfig, without(entry, ["type", "account"]), ["stores", name])
-      const store = { name, type: entry.type, account: entry.account, config: Option.getOrUndefined(config) }
+      const store = {
+        name,
+        type: entry.type,
+        account: entry.account,
+        config: Option.getOrUndefined(config),
+        settings: without(entryAt(this.decoded.raw, ["stores", name]), ["type", "account"])
+      }
       // Datasets and mappings that use the store are checked even when its own settings failed.
       this.stores.set(name, { ...store, storeType })
       if (Option.isSome(config)) stores.set(name, store)
@@ -220,7 +238,8 @@ export class Resolver {
       filterText: Option.fromNullable(dataset.filter),
       casts: new Map(Object.entries(dataset.casts ?? {})),
       allowLossy: dataset.allow_lossy,
-      incremental
+      incremental,
+      spec: without(entryAt(this.decoded.raw, at), ["name"])
     }
   }
 
@@ -269,6 +288,9 @@ export class Resolver {
         terms: Option.fromNullable(share.terms),
         kind: share.kind,
         schedule: Option.map(Option.fromNullable(share.schedule), schedule),
+        scheduleSpec: Option.map(Option.fromNullable(share.schedule), () =>
+          entryAt(this.decoded.raw, [...at, "schedule"])
+        ),
         datasets,
         invitations: share.invitations.map((invitation) => ({
           to: invitation.to,
@@ -339,7 +361,7 @@ export class Resolver {
         }
       }
     )
-    return { dataset, store: entry.store, format, target }
+    return { dataset, store: entry.store, format, target, spec: entryAt(this.decoded.raw, at) }
   }
 
   /**

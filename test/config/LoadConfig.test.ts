@@ -85,6 +85,9 @@ describe("loadConfig", () => {
         tables: { customers: { columns: { amount: { kind: "decimal", precision: 12, scale: 2 } } } }
       })
       expect(config.stores.get("consumer-mem")?.config).toEqual({ tables: {} })
+      // As written, for the control store: no defaults, no decoding.
+      expect(config.stores.get("consumer-mem")?.settings).toEqual({})
+      expect(Object.keys(provider.settings)).toEqual(["tables"])
 
       const [retail, nightly] = config.shares
       expect(retail!.name).toBe("retail")
@@ -92,7 +95,9 @@ describe("loadConfig", () => {
       expect(retail!.terms).toEqual(Option.some("For demand forecasting only."))
       expect(retail!.schedule).toEqual(Option.some({ kind: "every", every: "hour", at: { hour: 0, minute: 15 } }))
       expect(nightly!.kind).toBe("in_place")
+      expect(retail!.scheduleSpec).toEqual(Option.some({ every: "hour", at: "00:15" }))
       expect(nightly!.schedule).toEqual(Option.none())
+      expect(nightly!.scheduleSpec).toEqual(Option.none())
 
       const [customers, everything] = retail!.datasets
       expect(customers!.source).toEqual({ store: "provider-mem", config: { table: "customers", batch_rows: 500 } })
@@ -104,6 +109,14 @@ describe("loadConfig", () => {
         ["updated_at", { kind: "timestamp", unit: "ms", timeZone: "UTC" }]
       ])
       expect(customers!.allowLossy).toBe(true)
+      expect(customers!.spec).toEqual({
+        source: { store: "provider-mem", table: "customers", batch_rows: 500 },
+        columns: ["id", "name", "amount", "updated_at"],
+        filter: "region = 'EU' and amount >= 100",
+        casts: { amount: "decimal(14,2)", updated_at: "timestamp(ms, UTC)" },
+        allow_lossy: true,
+        incremental: { cursor: "updated_at", key: ["id"], lookback: "5m" }
+      })
       const incremental = Option.getOrThrow(customers!.incremental)
       expect(incremental.cursor).toBe("updated_at")
       expect(incremental.key).toEqual(["id"])
@@ -135,7 +148,8 @@ describe("loadConfig", () => {
         dataset: "customers",
         store: "consumer-mem",
         format: Option.some({ name: "csv", options: { delimiter: ";", quote: '"', header: true, null: "" } }),
-        target: { table: "customers" }
+        target: { table: "customers" },
+        spec: { store: "consumer-mem", table: "customers", format: "csv", csv: { delimiter: ";" } }
       })
       expect(subscription!.mappings.get("everything")?.format).toEqual(
         Option.some({ name: "parquet", options: { compression: "snappy", row_group_rows: 131_072 } })
