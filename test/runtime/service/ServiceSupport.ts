@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -13,7 +14,10 @@ import { builtins } from "../../../runtime/Builtins.js"
 import type { Actor, Spec } from "../../../runtime/control/ControlStore.js"
 import { ControlStore } from "../../../runtime/control/ControlStore.js"
 import * as Stores from "../../../runtime/control/Layers.js"
+import * as ExecutorLive from "../../../runtime/service/ExecutorLive.js"
+import * as Metrics from "../../../runtime/service/Metrics.js"
 import * as Planner from "../../../runtime/service/Planner.js"
+import { StateStore } from "../../../runtime/state/StateStore.js"
 import gatePlugin from "../../fixtures/plugins/gate-plugin.js"
 
 export const CONFIG_ACTOR: Actor = { kind: "config", file: "test.yaml" }
@@ -62,7 +66,10 @@ export const CUSTOMERS_MAPPING: Spec = { store: "out", path: "customers/", forma
 export const seed = (
   options: {
     readonly datasets?: ReadonlyArray<{ readonly name: string; readonly spec: Spec }>
-    readonly mappings?: ReadonlyArray<{ readonly dataset: string; readonly spec: Spec }>
+    /** For every subscription, or by subscription name. */
+    readonly mappings?:
+      | ReadonlyArray<{ readonly dataset: string; readonly spec: Spec }>
+      | ((subscription: string) => ReadonlyArray<{ readonly dataset: string; readonly spec: Spec }>)
     readonly stores?: ReadonlyArray<{
       readonly account: string
       readonly name: string
@@ -108,8 +115,68 @@ export const seed = (
         share: "retail",
         trigger: options.trigger ?? "manual"
       })
-      for (const mapping of options.mappings ?? [{ dataset: "customers", spec: CUSTOMERS_MAPPING }]) {
+      const mappings = options.mappings ?? [{ dataset: "customers", spec: CUSTOMERS_MAPPING }]
+      for (const mapping of typeof mappings === "function" ? mappings(name) : mappings) {
         yield* control.putMapping(CONFIG_ACTOR, { account: "fabrikam", subscription: name, ...mapping })
       }
     }
   })
+
+/** The settings of a `gated_memory` store whose table `t` holds rows 1..count (id, updated_at), read through `gate`. */
+export const gatedSettings = (gate: string, count: number): Spec => ({
+  gate,
+  tables: {
+    t: {
+      columns: { id: "int64", updated_at: "timestamp(us, UTC)" },
+      rows: Array.from({ length: count }, (_, i) => [i + 1, `2026-01-01T00:00:${String(i + 1).padStart(2, "0")}Z`])
+    }
+  }
+})
+
+/** Dataset `customers` read from contoso's gated store `slow`, incremental by updated_at and id. */
+export const GATED_CUSTOMERS: Spec = {
+  source: { store: "slow", table: "t" },
+  incremental: { cursor: "updated_at", key: ["id"] }
+}
+
+/** Every subscription's own target folder, `out/NAME/`, as CSV. */
+export const mappingPerSubscription = (subscription: string) => [
+  { dataset: "customers", spec: { store: "out", path: `${subscription}/`, format: "csv" } }
+]
+
+export interface ServiceOptions {
+  readonly runs?: number
+  readonly concurrency?: number
+}
+
+/** Stores, planner, metrics and the executor over the folder's database. */
+export const executorLayer = (space: ServiceSpace, options: ServiceOptions = {}) => {
+  const base = Layer.mergeAll(Layer.provideMerge(plannerLayer(space), storesLayer(space)), Metrics.layer)
+  return Layer.provideMerge(
+    Layer.orDie(ExecutorLive.layer({ runs: options.runs ?? 4, concurrency: options.concurrency ?? 4 })),
+    base
+  )
+}
+
+/** The run once it has ended (polled). */
+export const awaitRun = (runId: string) =>
+  Effect.gen(function* () {
+    const state = yield* StateStore
+    for (;;) {
+      const run = yield* Effect.orDie(state.getRun(runId))
+      if (Option.isSome(run) && run.value.status !== "running") return run.value
+      yield* Effect.sleep("20 millis")
+    }
+  }).pipe(
+    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`run ${runId} did not end`) }),
+    Effect.orDie
+  )
+
+/** Waits until `check` holds (polled), for at most 30 seconds. */
+export const eventually = (what: string, check: () => boolean) =>
+  Effect.gen(function* () {
+    while (!check()) yield* Effect.sleep("10 millis")
+  }).pipe(
+    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out: ${what}`) }),
+    Effect.orDie
+  )
