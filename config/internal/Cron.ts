@@ -1,56 +1,65 @@
 /**
- * A check of five-field cron text (minute hour day-of-month month day-of-week), so
- * that a typo fails at validation rather than when the scheduler first reads it.
- * It checks each field's syntax and ranges; computing run times is the scheduler's job.
+ * Five-field cron text (minute hour day-of-month month day-of-week, UTC), read by one
+ * library, croner, both when a config is validated and when the scheduler computes a
+ * share's next run, so that the two never disagree. Croner's own messages name neither
+ * the field nor what it expects, so a failure is located here, part by part, and told
+ * in Ferry's words.
  */
+import type { CronOptions } from "croner"
+import { Cron } from "croner"
+
+/**
+ * How Ferry reads cron text: UTC, exactly five fields, and a day of month or a day of
+ * week matching (either one, as in Vixie cron) when both are given.
+ */
+export const CRON_OPTIONS: CronOptions = { timezone: "UTC", mode: "5-part", domAndDow: false, paused: true }
 
 interface Field {
   readonly name: string
-  readonly min: number
-  readonly max: number
-  readonly names?: ReadonlyArray<string>
+  readonly range: string
   readonly article?: string
 }
 
 const FIELDS: ReadonlyArray<Field> = [
-  { name: "minute", min: 0, max: 59 },
-  { name: "hour", min: 0, max: 23, article: "an" },
-  { name: "day of month", min: 1, max: 31 },
-  {
-    name: "month",
-    min: 1,
-    max: 12,
-    names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-  },
+  { name: "minute", range: "0-59" },
+  { name: "hour", range: "0-23", article: "an" },
+  { name: "day of month", range: "1-31" },
+  { name: "month", range: "1-12 or jan-dec" },
   // 7 is Sunday too, as in Vixie cron.
-  { name: "day of week", min: 0, max: 7, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] }
+  { name: "day of week", range: "0-7 or sun-sat" }
 ]
 
-const valueOf = (text: string, field: Field): number | undefined => {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text)
-    return n >= field.min && n <= field.max ? n : undefined
+/** Croner's reading of the expression, or its message. */
+const parse = (expression: string): Cron | string => {
+  try {
+    return new Cron(expression, CRON_OPTIONS)
+  } catch (error) {
+    return error instanceof Error ? error.message.replace(/^CronPattern: /, "") : String(error)
   }
-  const index = field.names?.indexOf(text.toLowerCase()) ?? -1
-  return index < 0 ? undefined : index + field.min
 }
 
-const checkPart = (part: string, field: Field): string | undefined => {
-  const [range = "", step, ...extra] = part.split("/")
-  if (extra.length > 0) return `"${part}" has more than one /`
-  if (step !== undefined && !(/^\d+$/.test(step) && Number(step) >= 1)) {
-    return `step "${step}" is not a positive number`
+/** What is wrong with one comma-separated part of a field, in words that say what it should be. */
+const describePart = (part: string, field: Field, problem: string): string => {
+  if (/larger than to value/.test(problem)) return `range "${part.split("/")[0]}" runs backwards`
+  const step = part.split("/")[1]
+  if (step !== undefined && /stepping/.test(problem) && /numeric prefix/.test(problem)) {
+    return `"${part}": a step follows * or a range, such as */${step} or 0-30/${step}`
   }
-  if (range === "*") return undefined
-  const [low = "", high, ...more] = range.split("-")
-  if (more.length > 0) return `"${range}" is not a range`
-  const from = valueOf(low, field)
-  if (from === undefined) return `"${low}" is not ${field.article ?? "a"} ${field.name} (${field.min}-${field.max})`
-  if (high === undefined) return undefined
-  const to = valueOf(high, field)
-  if (to === undefined) return `"${high}" is not ${field.article ?? "a"} ${field.name} (${field.min}-${field.max})`
-  if (to < from) return `range "${range}" runs backwards`
-  return undefined
+  if (step !== undefined && /stepping/.test(problem)) return `step "${step}" is not a positive number`
+  return `"${part}" is not ${field.article ?? "a"} ${field.name} (${field.range})`
+}
+
+/** The field's first part croner refuses when the other fields are `*`. */
+const fieldProblem = (fields: ReadonlyArray<string>, index: number): string | undefined => {
+  const alone = (text: string) => fields.map((_, i) => (i === index ? text : "*")).join(" ")
+  const whole = parse(alone(fields[index]!))
+  if (typeof whole !== "string") return undefined
+  const field = FIELDS[index]!
+  for (const part of fields[index]!.split(",")) {
+    const problem = parse(alone(part))
+    if (typeof problem === "string") return `${field.name} field: ${describePart(part, field, problem)}`
+  }
+  return `${field.name} field: ${whole}`
 }
 
 /** A message saying what is wrong with the expression, or undefined when it is well formed. */
@@ -59,12 +68,18 @@ export const checkCron = (expression: string): string | undefined => {
   if (fields.length !== 5) {
     return `expected 5 fields (minute hour day-of-month month day-of-week), got ${fields.length}`
   }
-  for (let i = 0; i < 5; i++) {
-    const field = FIELDS[i]!
-    for (const part of fields[i]!.split(",")) {
-      const problem = checkPart(part, field)
-      if (problem !== undefined) return `${field.name} field: ${problem}`
-    }
+  for (let i = 0; i < fields.length; i++) {
+    const problem = fieldProblem(fields, i)
+    if (problem !== undefined) return problem
   }
+  const cron = parse(fields.join(" "))
+  if (typeof cron === "string") return cron
+  if (cron.nextRun(new Date(0)) === null) return "it never matches a date (such as 30 February)"
   return undefined
+}
+
+/** The first time after `after` that a well-formed expression matches, in UTC. */
+export const nextCronTime = (expression: string, after: Date): Date | undefined => {
+  const cron = parse(expression)
+  return typeof cron === "string" ? undefined : (cron.nextRun(after) ?? undefined)
 }
