@@ -24,6 +24,7 @@ import { builtins } from "../Builtins.js"
 import * as Progress from "../Progress.js"
 import { runSnapshots } from "../Run.js"
 import * as StateStore from "../state/StateStore.js"
+import { makeControlCommands } from "./ControlCommands.js"
 import { describeRegistry } from "./PluginDocs.js"
 
 export const EXIT_OK = 0
@@ -119,9 +120,17 @@ const schema = Command.make("schema", { file: configFile.pipe(Args.optional) }, 
   Effect.flatMap(pluginsOf(file), (registry) => print(JSON.stringify(configJsonSchema(registry), null, 2)))
 ).pipe(Command.withDescription("Prints the JSON Schema of share configs, for editor completion."))
 
+const control = makeControlCommands({
+  load,
+  print,
+  printError,
+  exit: (code) => Effect.sync(() => (exitCode = code)),
+  codes: { failed: EXIT_RUN_FAILED, usage: EXIT_USAGE }
+})
+
 const ferry = Command.make("ferry").pipe(
   Command.withDescription("Ferry: share datasets from your own stores with other organisations."),
-  Command.withSubcommands([validate, run, plugins, schema])
+  Command.withSubcommands([validate, run, plugins, schema, control.apply, control.token])
 )
 
 /**
