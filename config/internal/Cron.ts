@@ -83,3 +83,24 @@ export const nextCronTime = (expression: string, after: Date): Date | undefined 
   const cron = parse(expression)
   return typeof cron === "string" ? undefined : (cron.nextRun(after) ?? undefined)
 }
+
+/** The last time at or before `at` that a well-formed expression matches, in UTC. */
+export const previousCronTime = (expression: string, at: Date): Date | undefined => {
+  const cron = parse(expression)
+  return typeof cron === "string" ? undefined : cron.previousRuns(1, new Date(at.getTime() + 1))[0]
+}
+
+/**
+ * A share's `schedule:` as cron text: `{ every: hour, at: "00:MM" }` is `MM * * * *`,
+ * `{ every: day, at: "HH:MM" }` is `MM HH * * *` (`at` defaults to `00:00`), and
+ * `{ cron }` is itself, so that every schedule runs by one computation.
+ */
+export const cronOfSchedule = (schedule: {
+  readonly every?: "hour" | "day" | undefined
+  readonly at?: string | undefined
+  readonly cron?: string | undefined
+}): string => {
+  if (schedule.cron !== undefined) return schedule.cron.trim().split(/\s+/).join(" ")
+  const [hour = 0, minute = 0] = (schedule.at ?? "00:00").split(":").map(Number)
+  return schedule.every === "hour" ? `${minute} * * * *` : `${minute} ${hour} * * *`
+}

@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import { v7 as uuidv7 } from "uuid"
+import type { FerryConfig } from "../../config/FerryConfig.js"
 import type { Actor, RunRequest, Subscription } from "../control/ControlStore.js"
 import { ConflictError, ControlStore, NotFoundError, subscriptionKey } from "../control/ControlStore.js"
 import * as Progress from "../Progress.js"
@@ -365,3 +366,9 @@ export const layer = (
   options: ExecutorOptions
 ): Layer.Layer<Executor, StateError, ControlStore | StateStore | Planner | Metrics> =>
   Layer.scoped(Executor, make(options))
+
+/** The executor with a served config's limits (`limits.runs`, `limits.concurrency`). */
+export const layerFor = (
+  config: Pick<FerryConfig, "limits">
+): Layer.Layer<Executor, StateError, ControlStore | StateStore | Planner | Metrics> =>
+  layer({ runs: config.limits.runs, concurrency: config.limits.concurrency })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { checkCron, nextCronTime } from "../../config/internal/Cron.js"
+import { checkCron, cronOfSchedule, nextCronTime, previousCronTime } from "../../config/internal/Cron.js"
 
 describe("checkCron", () => {
   it("accepts five well-formed fields", () => {
@@ -41,5 +41,19 @@ describe("nextCronTime", () => {
     // Day of month or day of week, as in Vixie cron: the 15th, or any Monday.
     expect(nextCronTime("0 0 15 * mon", at)).toEqual(new Date("2026-03-09T00:00:00Z"))
     expect(nextCronTime("not cron", at)).toBeUndefined()
+  })
+})
+
+describe("cronOfSchedule and previousCronTime", () => {
+  it("writes every: hour | day with at as cron, and keeps cron text", () => {
+    expect(cronOfSchedule({ every: "hour", at: "00:15" })).toBe("15 * * * *")
+    expect(cronOfSchedule({ every: "day", at: "02:30" })).toBe("30 2 * * *")
+    expect(cronOfSchedule({ every: "day" })).toBe("0 0 * * *")
+    expect(cronOfSchedule({ cron: " 0  6 * * mon " })).toBe("0 6 * * mon")
+  })
+
+  it("finds the last matching time at or before an instant", () => {
+    expect(previousCronTime("0 * * * *", new Date("2026-03-02T10:07:00Z"))).toEqual(new Date("2026-03-02T10:00:00Z"))
+    expect(previousCronTime("0 * * * *", new Date("2026-03-02T10:00:00Z"))).toEqual(new Date("2026-03-02T10:00:00Z"))
   })
 })

@@ -4,6 +4,7 @@
  * updated_at and id) from its local store `src`; consumer fabrikam's subscription `feed`
  * receives it as CSV into its local store `out`. State and control in `state.db`.
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -147,13 +148,21 @@ export const mappingPerSubscription = (subscription: string) => [
 export interface ServiceOptions {
   readonly runs?: number
   readonly concurrency?: number
+  /** How often the executor reads its queue unwoken; long where a test moves the clock by hours. */
+  readonly poll?: Duration.DurationInput
 }
 
 /** Stores, planner, metrics and the executor over the folder's database. */
 export const executorLayer = (space: ServiceSpace, options: ServiceOptions = {}) => {
   const base = Layer.mergeAll(Layer.provideMerge(plannerLayer(space), storesLayer(space)), Metrics.layer)
   return Layer.provideMerge(
-    Layer.orDie(ExecutorLive.layer({ runs: options.runs ?? 4, concurrency: options.concurrency ?? 4 })),
+    Layer.orDie(
+      ExecutorLive.layer({
+        runs: options.runs ?? 4,
+        concurrency: options.concurrency ?? 4,
+        ...(options.poll === undefined ? {} : { poll: options.poll })
+      })
+    ),
     base
   )
 }
