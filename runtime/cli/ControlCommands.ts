@@ -16,7 +16,7 @@ import type { FerryConfig } from "../../config/FerryConfig.js"
 import type { ApplyReport, Kind } from "../control/Apply.js"
 import { applyConfig, KINDS } from "../control/Apply.js"
 import type { ControlError } from "../control/ControlStore.js"
-import { ControlStore } from "../control/ControlStore.js"
+import { ControlStore, NotFoundError } from "../control/ControlStore.js"
 import * as Layers from "../control/Layers.js"
 import { hashSecret, makeSecret, TOKEN_PREFIX } from "../control/Tokens.js"
 
@@ -137,6 +137,16 @@ export const makeControlCommands = (cli: CommandLine) => {
             }
           )
         ).pipe(
+          Effect.catchTag("NotFoundError", (error) =>
+            Effect.fail(
+              Option.isSome(account) && config.accounts.has(account.value)
+                ? new NotFoundError({
+                    resource: error.resource,
+                    message: `${error.message} in the state database yet: ${file} names it, so apply the file first (ferry apply ${file}, or ferry serve ${file}, which applies it)`
+                  })
+                : error
+            )
+          ),
           // The secret alone on stdout, for scripts; what it is on stderr.
           Effect.flatMap((token) =>
             Effect.zipRight(

@@ -24,6 +24,7 @@ import { builtins } from "../Builtins.js"
 import * as Progress from "../Progress.js"
 import { runSnapshots } from "../Run.js"
 import * as StateStore from "../state/StateStore.js"
+import { serve as serveConfig } from "../service/Serve.js"
 import { makeControlCommands } from "./ControlCommands.js"
 import { describeRegistry } from "./PluginDocs.js"
 
@@ -128,9 +129,41 @@ const control = makeControlCommands({
   codes: { failed: EXIT_RUN_FAILED, usage: EXIT_USAGE }
 })
 
+/** How an interrupted program exits: a stopped service has done its job. */
+let interruptedExitCode = EXIT_INTERRUPTED
+
+const serve = Command.make(
+  "serve",
+  {
+    file: configFile,
+    port: Options.integer("port").pipe(
+      Options.optional,
+      Options.withDescription("The port of the HTTP API; the config's service.port (8080) otherwise.")
+    ),
+    prune: Options.boolean("prune").pipe(
+      Options.withDescription("Remove what earlier applies of the file made and it no longer names.")
+    )
+  },
+  ({ file, port, prune }) =>
+    Effect.gen(function* () {
+      const config = yield* load(file)
+      interruptedExitCode = EXIT_OK
+      const reload = (path: string) => loadConfig(path, { builtins })
+      const serving = serveConfig(config, { file, port, prune, load: reload })
+      // A service logs what it does; `--log-level` still chooses.
+      return yield* process.argv.some((arg) => arg.startsWith("--log-level"))
+        ? serving
+        : Logger.withMinimumLogLevel(serving, LogLevel.Info)
+    })
+).pipe(
+  Command.withDescription(
+    "Applies a share config, then serves the REST API, the scheduler and the runs until SIGTERM; SIGHUP or a change of the file applies it again."
+  )
+)
+
 const ferry = Command.make("ferry").pipe(
   Command.withDescription("Ferry: share datasets from your own stores with other organisations."),
-  Command.withSubcommands([validate, run, plugins, schema, control.apply, control.token])
+  Command.withSubcommands([validate, run, serve, plugins, schema, control.apply, control.token])
 )
 
 /**
@@ -172,5 +205,7 @@ NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
   teardown: (exit, onExit) =>
-    onExit(Exit.isSuccess(exit) ? exitCode : Cause.isInterruptedOnly(exit.cause) ? EXIT_INTERRUPTED : EXIT_RUN_FAILED)
+    onExit(
+      Exit.isSuccess(exit) ? exitCode : Cause.isInterruptedOnly(exit.cause) ? interruptedExitCode : EXIT_RUN_FAILED
+    )
 })
