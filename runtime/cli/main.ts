@@ -24,7 +24,6 @@ import { builtins } from "../Builtins.js"
 import * as Progress from "../Progress.js"
 import { runSnapshots } from "../Run.js"
 import * as StateStore from "../state/StateStore.js"
-import { serve as serveConfig } from "../service/Serve.js"
 import { makeControlCommands } from "./ControlCommands.js"
 import { describeRegistry } from "./PluginDocs.js"
 
@@ -149,6 +148,8 @@ const serve = Command.make(
       const config = yield* load(file)
       interruptedExitCode = EXIT_OK
       const reload = (path: string) => loadConfig(path, { builtins })
+      // The service (HTTP API, scheduler, mailer) is loaded by `ferry serve` alone: other commands do not pay for it.
+      const { serve: serveConfig } = yield* Effect.promise(() => import("../service/Serve.js"))
       const serving = serveConfig(config, { file, port, prune, load: reload })
       // A service logs what it does; `--log-level` still chooses.
       return yield* process.argv.some((arg) => arg.startsWith("--log-level"))
