@@ -5,6 +5,7 @@ import * as Option from "effect/Option"
 import type { Invitation, Share } from "../../control/ControlStore.js"
 import { ControlStore } from "../../control/ControlStore.js"
 import { hashSecret, INVITATION_PREFIX, makeSecret } from "../../control/Tokens.js"
+import { deliverInvitation } from "../../service/Invitations.js"
 import { Mailer } from "../../service/Mailer.js"
 import { Api } from "../Api.js"
 import { requireAccount } from "../Auth.js"
@@ -28,56 +29,19 @@ const expiryOf = (expires: string | undefined, now: Date) => {
     : Effect.succeed(expiresAt)
 }
 
-const isEmail = (to: string) => to.includes("@")
-
 export const InvitationsLive = HttpApiBuilder.group(Api, "invitations", (handlers) =>
   Effect.gen(function* () {
     const control = yield* ControlStore
     const mailer = yield* Mailer
     const { baseUrl } = yield* Settings
 
-    /**
-     * Mails the accept token when a mail server is configured and the invitee has an
-     * address; otherwise the token is returned to the provider, once, and logged for an
-     * operator to pass on. Returns the invitation as shown.
-     */
+    /** The accept token goes by mail when it can (runtime/service/Invitations.ts); otherwise back to the provider, once. */
     const deliver = (invitation: Invitation, share: Share, acceptToken: string) =>
-      Effect.gen(function* () {
-        const address = isEmail(invitation.to)
-          ? Option.some(invitation.to)
-          : Option.flatMapNullable(yield* fromControl(control.getAccount(invitation.to)), (account) => account.email)
-        const where = `invitation ${invitation.id} to ${invitation.to} for share ${invitation.account}/${invitation.share}`
-        if (mailer.enabled && Option.isSome(address)) {
-          const sent = yield* mailer
-            .sendInvitation({
-              to: address.value,
-              provider: invitation.account,
-              share: invitation.share,
-              datasetCount: share.datasetCount,
-              invitationId: invitation.id,
-              acceptToken,
-              baseUrl,
-              ...(share.description === undefined ? {} : { description: share.description }),
-              ...(share.terms === undefined ? {} : { terms: share.terms }),
-              ...(invitation.expiresAt === undefined ? {} : { expiresAt: invitation.expiresAt })
-            })
-            .pipe(
-              Effect.as(true),
-              Effect.catchAll((error) =>
-                Effect.as(Effect.logWarning(`The ${where} was not mailed: ${error.message}`), false)
-              )
-            )
-          if (sent) {
-            const now = new Date()
-            yield* fromControl(control.markInvitationSent(invitation.id, now))
-            return View.invitation({ ...invitation, sentAt: now })
-          }
-        } else {
-          const why = mailer.enabled ? `${invitation.to} has no e-mail address` : "no SMTP server is configured"
-          yield* Effect.logInfo(`The ${where} was not mailed (${why}); pass its accept token on: ${acceptToken}`)
-        }
-        return View.invitation(invitation, acceptToken)
-      })
+      Effect.map(fromControl(deliverInvitation(invitation, share, acceptToken, baseUrl)), (delivery) =>
+        delivery.sentAt === undefined
+          ? View.invitation(invitation, acceptToken)
+          : View.invitation({ ...invitation, sentAt: delivery.sentAt })
+      ).pipe(Effect.provideService(ControlStore, control), Effect.provideService(Mailer, mailer))
 
     const ownInvitation = (account: string, id: string) =>
       Effect.flatMap(found(control.getInvitation(id, new Date()), `invitation ${id}`), (invitation) =>
