@@ -71,6 +71,8 @@ export interface FinishRun {
 
 export interface ListRuns {
   readonly subscription?: string
+  /** Only runs of this provider's shares (`share` is `provider/name`). */
+  readonly provider?: string
   /** At most this many runs, newest first. */
   readonly limit: number
   /** The id of the last run of the previous page: the page starts with the run started before it. */
@@ -115,6 +117,8 @@ export class StateStore extends Context.Tag("ferry/StateStore")<
     readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunDetail>, StateError>
     /** Newest first, by start time then run id. */
     readonly listRuns: (query: ListRuns) => Effect.Effect<ReadonlyArray<Run>, StateError>
+    /** As `listRuns`, each run with its datasets, read in one more statement for the whole page. */
+    readonly listRunDetails: (query: ListRuns) => Effect.Effect<ReadonlyArray<RunDetail>, StateError>
     /** Inserts or replaces what the run did with the dataset. Fails if the run is unknown. */
     readonly recordDataset: (record: DatasetRun) => Effect.Effect<void, StateError>
     /**

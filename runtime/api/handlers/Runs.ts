@@ -5,7 +5,6 @@ import * as Option from "effect/Option"
 import type { Subscription } from "../../control/ControlStore.js"
 import { ControlStore, subscriptionKey } from "../../control/ControlStore.js"
 import { Executor } from "../../service/Executor.js"
-import type { Run } from "../../state/StateStore.js"
 import { StateStore } from "../../state/StateStore.js"
 import { Api } from "../Api.js"
 import { requireAccount } from "../Auth.js"
@@ -16,10 +15,6 @@ import { refuseRevoked } from "./Subscriptions.js"
 import * as View from "./Views.js"
 
 const MODE = { Full: "full", Incremental: "incremental" } as const
-
-/** Newest first, as the state store lists runs. */
-const newestFirst = (a: Run, b: Run) =>
-  b.startedAt.getTime() - a.startedAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0)
 
 export const RunsLive = HttpApiBuilder.group(Api, "runs", (handlers) =>
   Effect.gen(function* () {
@@ -94,7 +89,7 @@ export const RunsLive = HttpApiBuilder.group(Api, "runs", (handlers) =>
           }
           const waiting = urlParams.after === undefined ? (yield* queued(subscription)).map(View.queuedRun) : []
           const runs = yield* Effect.catchAll(
-            state.listRuns({
+            state.listRunDetails({
               subscription: key,
               limit: limit + 1,
               ...(urlParams.after === undefined ? {} : { before: urlParams.after })
@@ -102,11 +97,7 @@ export const RunsLive = HttpApiBuilder.group(Api, "runs", (handlers) =>
             internal
           )
           const shown = runs.slice(0, limit)
-          const items = yield* Effect.forEach(shown, (run) =>
-            Effect.map(Effect.catchAll(state.getRun(run.runId), internal), (detail) =>
-              View.run(run, Option.match(detail, { onNone: () => [], onSome: (detail) => detail.datasets }))
-            )
-          )
+          const items = shown.map((run) => View.run(run, run.datasets))
           const last = shown[shown.length - 1]
           return {
             items: [...waiting, ...items],
@@ -134,61 +125,31 @@ export const RunsLive = HttpApiBuilder.group(Api, "runs", (handlers) =>
 
 export const DeliveriesLive = HttpApiBuilder.group(Api, "deliveries", (handlers) =>
   Effect.gen(function* () {
-    const control = yield* ControlStore
     const state = yield* StateStore
-
-    /** Every subscription to the provider's shares, by key. */
-    const subscriptionsOf = (provider: string) =>
-      Effect.gen(function* () {
-        const all = new Map<string, Subscription>()
-        let after: string | undefined
-        do {
-          const page = yield* fromControl(
-            control.listShareSubscriptions({ provider }, { limit: 500, ...(after === undefined ? {} : { after }) })
-          )
-          for (const subscription of page.items) all.set(subscriptionKey(subscription), subscription)
-          after = page.next
-        } while (after !== undefined)
-        return all
-      })
-
     return handlers.handle("list", ({ urlParams }) =>
       Effect.gen(function* () {
         const account = yield* requireAccount
         const limit = urlParams.limit ?? DEFAULT_LIMIT
-        const subscriptions = yield* subscriptionsOf(account)
         if (urlParams.after !== undefined) {
           const cursor = yield* Effect.catchAll(state.getRun(urlParams.after), internal)
-          if (Option.isNone(cursor) || !subscriptions.has(cursor.value.subscription)) {
+          if (Option.isNone(cursor) || !cursor.value.share.startsWith(`${account}/`)) {
             return yield* badRequest("invalid_cursor", "the cursor is not one this list returned", "after")
           }
         }
-        // Each subscription's newest runs after the cursor, merged: the page is the newest of them all.
-        const runs = yield* Effect.forEach([...subscriptions.keys()], (subscription) =>
-          Effect.catchAll(
-            state.listRuns({
-              subscription,
-              limit: limit + 1,
-              ...(urlParams.after === undefined ? {} : { before: urlParams.after })
-            }),
-            internal
-          )
+        // Every run of the provider's shares, kept after a subscription is gone: the history of what went to whom.
+        const runs = yield* Effect.catchAll(
+          state.listRunDetails({
+            provider: account,
+            limit: limit + 1,
+            ...(urlParams.after === undefined ? {} : { before: urlParams.after })
+          }),
+          internal
         )
-        const merged = runs.flat().sort(newestFirst)
-        const shown = merged.slice(0, limit)
-        const items = yield* Effect.forEach(shown, (run) =>
-          Effect.gen(function* () {
-            const detail = yield* Effect.catchAll(state.getRun(run.runId), internal)
-            const subscription = subscriptions.get(run.subscription)
-            return Option.isSome(detail) && subscription !== undefined
-              ? Option.some(View.delivery(detail.value, subscription))
-              : Option.none()
-          })
-        )
+        const shown = runs.slice(0, limit)
         const last = shown[shown.length - 1]
         return {
-          items: items.flatMap(Option.toArray),
-          ...(merged.length > limit && last !== undefined ? { next: last.runId } : {})
+          items: shown.map(View.delivery),
+          ...(runs.length > limit && last !== undefined ? { next: last.runId } : {})
         }
       })
     )

@@ -192,11 +192,17 @@ export const queuedRun = (request: Control.RunRequest): Resources.Run => ({
   datasets: []
 })
 
-export const delivery = (detail: State.RunDetail, subscription: Control.Subscription): Resources.Delivery => ({
+/** `account/name`, as runs name their subscription and share. */
+const splitKey = (key: string) => {
+  const slash = key.indexOf("/")
+  return { account: key.slice(0, slash), name: key.slice(slash + 1) }
+}
+
+export const delivery = (detail: State.RunDetail): Resources.Delivery => ({
   run_id: detail.runId,
-  consumer: subscription.account,
-  subscription: subscription.name,
-  share: subscription.share,
+  consumer: splitKey(detail.subscription).account,
+  subscription: splitKey(detail.subscription).name,
+  share: splitKey(detail.share).name,
   mode: MODE[detail.mode],
   status: STATUS[detail.status],
   started_at: detail.startedAt,

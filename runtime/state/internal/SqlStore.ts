@@ -147,6 +147,11 @@ export const make: Effect.Effect<Context.Tag.Service<StateStore>, never, SqlClie
           return yield* new StateError({ message: `Cannot ${doing}: the limit must be a positive integer` })
         }
         const conditions = query.subscription === undefined ? [] : [sql`subscription = ${query.subscription}`]
+        if (query.provider !== undefined) {
+          // Names hold `_`, a LIKE wildcard: escaped, so that the prefix is matched as written.
+          const prefix = `${query.provider.replace(/[\\%_]/g, (char) => `\\${char}`)}/%`
+          conditions.push(sql`share LIKE ${prefix} ESCAPE '\\'`)
+        }
         if (query.before !== undefined) {
           const cursor = yield* findRun(query.before, doing)
           if (Option.isNone(cursor)) {
@@ -165,6 +170,31 @@ export const make: Effect.Effect<Context.Tag.Service<StateStore>, never, SqlClie
         return rows.map(toRun)
       })
     }
+
+    const listRunDetails = (query: ListRuns) =>
+      Effect.gen(function* () {
+        const runs = yield* listRuns(query)
+        if (runs.length === 0) return []
+        const doing = "list the datasets of runs"
+        const rows = yield* sql`SELECT run_id, dataset, status, started_at, ended_at,
+              row_count, byte_count, file_count, message, watermark
+            FROM run_datasets WHERE ${sql.in(
+              "run_id",
+              runs.map((run) => run.runId)
+            )}
+            ORDER BY run_id, dataset`.pipe(
+          Effect.mapError(fromSqlError(doing)),
+          Effect.flatMap(decodeRows(DatasetRow, doing)),
+          Effect.flatMap(Effect.forEach((row) => toDatasetRun(row, doing)))
+        )
+        const byRun = new Map<string, Array<DatasetRun>>()
+        for (const dataset of rows) {
+          const list = byRun.get(dataset.runId) ?? []
+          list.push(dataset)
+          byRun.set(dataset.runId, list)
+        }
+        return runs.map((run) => ({ ...run, datasets: byRun.get(run.runId) ?? [] }))
+      })
 
     const recordDataset = (record: DatasetRun) => {
       const doing = `record dataset ${record.dataset} of run ${record.runId}`
@@ -304,6 +334,7 @@ export const make: Effect.Effect<Context.Tag.Service<StateStore>, never, SqlClie
       finishRun: own(finishRun),
       getRun: own(getRun),
       listRuns: own(listRuns),
+      listRunDetails: own(listRunDetails),
       recordDataset: own(recordDataset),
       markInterruptedRuns: own(markInterruptedRuns),
       checkpoint: own(checkpoint),

@@ -481,6 +481,60 @@ const suite = (dialect: Dialect) => {
       })
     )
 
+    it.effect("listRuns and listRunDetails select a provider's shares, its name matched as written", () =>
+      Effect.gen(function* () {
+        const runs: ReadonlyArray<readonly [string, string]> = [
+          ["r1", "con_oso/sales"],
+          ["r2", "conxoso/sales"],
+          ["r3", "con_oso/returns"],
+          ["r4", "con_oso2/sales"]
+        ]
+        const [ids, details, none] = yield* session((store) =>
+          Effect.gen(function* () {
+            for (const [index, [runId, share]] of runs.entries()) {
+              yield* store.startRun({
+                runId,
+                subscription: "fabrikam/feed",
+                share,
+                mode: "full",
+                startedAt: at(`2026-03-01T1${index}:00:00.000Z`)
+              })
+            }
+            for (const dataset of ["sales", "returns"]) {
+              yield* store.recordDataset({
+                runId: "r3",
+                dataset,
+                status: "succeeded",
+                startedAt: at("2026-03-01T12:00:00.000Z"),
+                rows: dataset.length,
+                bytes: 10,
+                files: 1
+              })
+            }
+            return yield* Effect.all([
+              store.listRuns({ provider: "con_oso", limit: 10 }),
+              store.listRunDetails({ provider: "con_oso", limit: 10 }),
+              store.listRunDetails({ provider: "nobody", limit: 10 })
+            ])
+          })
+        )
+        expect(ids.map((run) => run.runId)).toEqual(["r3", "r1"])
+        expect(
+          details.map((run) => [run.runId, run.datasets.map((dataset) => [dataset.dataset, dataset.rows])])
+        ).toEqual([
+          [
+            "r3",
+            [
+              ["returns", 7],
+              ["sales", 5]
+            ]
+          ],
+          ["r1", []]
+        ])
+        expect(none).toEqual([])
+      })
+    )
+
     it.effect("markInterruptedRuns fails the runs and datasets a dead process left running", () =>
       Effect.gen(function* () {
         yield* session((store) =>
