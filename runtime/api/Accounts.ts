@@ -4,7 +4,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { Authentication } from "./Auth.js"
-import { Account, AccountBody, CreatedToken, Name, Page, PageParams, TokenBody } from "./Resources.js"
+import { Account, AccountBody, CreatedToken, Name, Page, PageParams, Token, TokenBody } from "./Resources.js"
 
 const AccountPath = Schema.Struct({ name: Name })
 
@@ -33,6 +33,13 @@ export const Accounts = HttpApiGroup.make("accounts")
       .setPath(AccountPath)
       .annotate(OpenApi.Summary, "Delete an account and everything it owns")
       .annotate(OpenApi.Description, "Refused (409) while other accounts subscribe to its shares.")
+  )
+  .add(
+    HttpApiEndpoint.get("listTokens", "/accounts/:name/tokens")
+      .setPath(AccountPath)
+      .setUrlParams(PageParams)
+      .addSuccess(Page(Token, "The account's tokens, oldest first, without their secrets."))
+      .annotate(OpenApi.Summary, "List the account's API tokens")
   )
   .add(
     HttpApiEndpoint.post("createToken", "/accounts/:name/tokens")

@@ -107,6 +107,14 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
       expect(token.token).toMatch(/^ferry_/)
       const tailspin = yield* service.client(token.token)
       expect((yield* tailspin.stores.list({ urlParams: {} })).items).toEqual([])
+      const listed = yield* operator.accounts.listTokens({ path: { name: "tailspin" }, urlParams: {} })
+      expect(listed.items.map((item) => [item.id, item.description])).toEqual([[token.id, "ci"]])
+      expect(JSON.stringify(listed)).not.toContain(token.token)
+      // A token is revoked through its own account only.
+      expect(yield* failure(operator.accounts.revokeToken({ path: { name: "contoso", id: token.id } }))).toMatchObject({
+        tag: "NotFound"
+      })
+      expect((yield* tailspin.stores.list({ urlParams: {} })).items).toEqual([])
       yield* operator.accounts.revokeToken({ path: { name: "tailspin", id: token.id } })
       expect(yield* failure(tailspin.stores.list({ urlParams: {} }))).toMatchObject({ tag: "Unauthorized" })
 
