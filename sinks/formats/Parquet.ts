@@ -35,7 +35,7 @@ import type { Annotation } from "./internal/ParquetFooter.js"
 import { annotateField, annotateFooter, readAnnotations } from "./internal/ParquetFooter.js"
 import { hasSeconds, restoredType, SECONDS_KEY, storedType, toMillis, toSeconds } from "./internal/SecondTimestamps.js"
 import { planField } from "./internal/ForeignArrow.js"
-import { ParquetWorker } from "./internal/ParquetWorker.js"
+import { joinChunks, ParquetWorker } from "./internal/ParquetWorker.js"
 import { ParquetOptions } from "./Options.js"
 
 /**
@@ -417,21 +417,43 @@ const makeBatchCheck = (columns: ReadonlyArray<Column>) => {
   }
 }
 
-/** A batch as the Arrow IPC stream the writer reads, under the schema being written. */
-const toIpc = (schema: Arrow.Schema, batch: Batch): Uint8Array =>
-  Arrow.tableToIPC(new Arrow.Table([new Arrow.RecordBatch(schema, batch.data)]), "stream")
+/** Keeps the chunks an Arrow IPC writer writes: views of the batch's buffers, and the messages' headers. */
+class ChunkSink extends Arrow.AsyncByteQueue {
+  readonly chunks: Array<Uint8Array> = []
+  override write(value: Parameters<Arrow.AsyncByteQueue["write"]>[0]): void {
+    // The writer passes Uint8Arrays only (it views each buffer as bytes first).
+    this.chunks.push(value as Uint8Array)
+  }
+}
 
-/** Moves a batch into WebAssembly memory, under the schema being written. */
-const toWasmBatches = (
-  wasm: typeof ParquetWasm,
-  schema: Arrow.Schema,
-  batch: Batch
-): ReadonlyArray<ParquetWasm.RecordBatch> => {
-  const table = wasm.Table.fromIPCStream(toIpc(schema, batch))
-  try {
-    return table.recordBatches()
-  } finally {
-    table.free()
+/**
+ * A batch as the Arrow IPC stream the writer reads, under the schema being written, in
+ * the chunks apache-arrow's writer makes (the same bytes as `tableToIPC`), so that the
+ * caller joins them into a buffer it reuses rather than a new buffer per batch.
+ */
+const ipcChunks = (schema: Arrow.Schema, batch: Batch): ReadonlyArray<Uint8Array> => {
+  const sink = new ChunkSink()
+  const writer = new Arrow.RecordBatchStreamWriter().reset(sink)
+  writer.write(new Arrow.RecordBatch(schema, batch.data))
+  writer.finish()
+  return sink.chunks
+}
+
+/**
+ * Moves batches into WebAssembly memory, under the schema being written, each through
+ * the same IPC buffer (the writer copies it in).
+ */
+const makeWasmBatches = (wasm: typeof ParquetWasm, schema: Arrow.Schema) => {
+  let buffer: ArrayBuffer | undefined
+  return (batch: Batch): ReadonlyArray<ParquetWasm.RecordBatch> => {
+    const ipc = joinChunks(ipcChunks(schema, batch), buffer)
+    buffer = ipc.buffer as ArrayBuffer
+    const table = wasm.Table.fromIPCStream(ipc)
+    try {
+      return table.recordBatches()
+    } finally {
+      table.free()
+    }
   }
 }
 
@@ -496,7 +518,7 @@ const encodeOnWorker = <E>(
           onRight: (stored) =>
             Effect.promise(() => {
               sentAny = true
-              return worker.send(toIpc(schema, stored))
+              return worker.send(ipcChunks(schema, stored))
             })
         })
       const feed = batches.pipe(
@@ -551,8 +573,9 @@ const encodeInThread = <E>(
       let upstreamFailure: Cause.Cause<E | FormatError> | undefined
       let sentAny = false
       let held: Uint8Array | undefined
+      const toWasmBatches = makeWasmBatches(wasm, schema)
       const send = (controller: ReadableStreamDefaultController<ParquetWasm.RecordBatch>, batch: Batch) => {
-        for (const wasmBatch of toWasmBatches(wasm, schema, batch)) controller.enqueue(wasmBatch)
+        for (const wasmBatch of toWasmBatches(batch)) controller.enqueue(wasmBatch)
         sentAny = true
       }
       const trySend = (controller: ReadableStreamDefaultController<ParquetWasm.RecordBatch>, batch: Batch) => {

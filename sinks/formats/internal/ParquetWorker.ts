@@ -5,8 +5,12 @@
  * Batches cross as Arrow IPC streams whose buffers are transferred, not copied; the
  * file's bytes come back the same way. At most `BATCHES_IN_FLIGHT` batches wait for
  * the writer and `CHUNKS_AHEAD` chunks of output wait for the sink, so memory stays
- * bounded whichever side is slower. The worker is plain JavaScript evaluated from a
- * string: it needs nothing but parquet-wasm, and no TypeScript loader.
+ * bounded whichever side is slower. Once the writer has copied a batch into
+ * WebAssembly memory, its buffer goes back to the main thread, which writes the next
+ * batch into it: a buffer per batch would wait for a garbage collection in the
+ * worker, whose isolate allocates too little to run one often (40 MiB of dead
+ * buffers in a 2M-row file). The worker is plain JavaScript evaluated from a string:
+ * it needs nothing but parquet-wasm, and no TypeScript loader.
  */
 import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
@@ -51,13 +55,14 @@ const input = new ReadableStream(
     async pull(controller) {
       await next()
       if (waiting.length === 0) return controller.close()
-      const table = P.Table.fromIPCStream(waiting.shift())
+      const ipc = waiting.shift()
+      const table = P.Table.fromIPCStream(ipc)
+      parentPort.postMessage({ type: "pulled", spare: ipc }, [ipc.buffer])
       try {
         for (const batch of table.recordBatches()) controller.enqueue(batch)
       } finally {
         table.free()
       }
-      parentPort.postMessage({ type: "pulled" })
     }
   },
   { highWaterMark: 0 }
@@ -87,8 +92,26 @@ if (options.metadata.length > 0) properties = properties.setKeyValueMetadata(new
 
 const parquetWasmPath = createRequire(import.meta.url).resolve("parquet-wasm")
 
+/**
+ * An Arrow IPC stream given as the writer's chunks, joined into `spare` when it has room,
+ * else into a new buffer an eighth larger than needed, so that the next batches, of
+ * about the same size, fit in it too.
+ */
+export const joinChunks = (chunks: ReadonlyArray<Uint8Array>, spare: ArrayBuffer | undefined): Uint8Array => {
+  let size = 0
+  for (const chunk of chunks) size += chunk.byteLength
+  const buffer = spare !== undefined && spare.byteLength >= size ? spare : new ArrayBuffer(size + (size >> 3))
+  const joined = new Uint8Array(buffer, 0, size)
+  let at = 0
+  for (const chunk of chunks) {
+    joined.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return joined
+}
+
 type WorkerMessage =
-  | { readonly type: "pulled" }
+  | { readonly type: "pulled"; readonly spare: Uint8Array }
   | { readonly type: "bytes"; readonly bytes: Uint8Array }
   | { readonly type: "end" }
   | { readonly type: "failed"; readonly message: string }
@@ -101,6 +124,8 @@ export class ParquetWorker {
   private finished = false
   private sendWaiter: (() => void) | undefined
   private outputWaiter: (() => void) | undefined
+  /** The buffer of a batch the writer has taken in, for the next batch. */
+  private spare: ArrayBuffer | undefined
 
   constructor(options: WorkerWriterOptions) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { parquetWasm: parquetWasmPath, options } })
@@ -113,6 +138,7 @@ export class ParquetWorker {
     switch (message.type) {
       case "pulled":
         this.inFlight--
+        this.spare = message.spare.buffer as ArrayBuffer
         break
       case "bytes":
         this.outputs.push({ kind: "bytes", bytes: message.bytes })
@@ -147,13 +173,17 @@ export class ParquetWorker {
     return this.finished || (this.inFlight < BATCHES_IN_FLIGHT && this.outputs.length < CHUNKS_AHEAD)
   }
 
-  /** Hands a batch (an Arrow IPC stream, whose buffer moves to the worker) to the writer, once it has room. */
-  async send(ipc: Uint8Array): Promise<void> {
+  /**
+   * Hands a batch to the writer once it has room: an Arrow IPC stream as the chunks
+   * its writer made, joined into a buffer that then moves to the worker.
+   */
+  async send(chunks: ReadonlyArray<Uint8Array>): Promise<void> {
     while (!this.canSend()) await new Promise<void>((resolve) => (this.sendWaiter = resolve))
     if (this.finished) return
     this.inFlight++
-    const owned = ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? ipc : ipc.slice()
-    this.worker.postMessage({ type: "batch", ipc: owned }, [owned.buffer as ArrayBuffer])
+    const ipc = joinChunks(chunks, this.spare)
+    this.spare = undefined
+    this.worker.postMessage({ type: "batch", ipc }, [ipc.buffer as ArrayBuffer])
   }
 
   /** No more batches: the writer finishes the file. */

@@ -609,6 +609,28 @@ describe("Parquet encoding threads", () => {
     })
   )
 
+  it.effect(
+    "batches of different sizes, each joined into the buffer of the one before when it fits, all come back",
+    () =>
+      Effect.gen(function* () {
+        // Large, small, large: the small batch is written into the large one's buffer, and the
+        // last needs a larger buffer than any before.
+        const sized = (count: number, first: number): Batch =>
+          batchOf(
+            allTypes,
+            Array.from({ length: count }, (_, i) =>
+              extremes[i % extremes.length]!.map((value, c) => (c === 0 ? BigInt(first + i) : value))
+            )
+          )
+        const batches = [sized(400, 0), sized(3, 1_000), sized(50, 2_000), sized(900, 3_000)]
+        for (const thread of ["worker", "this thread"] as const) {
+          const target = file(`sizes-${thread.replace(" ", "-")}.parquet`)
+          fs.writeFileSync(target, yield* bytesOn(thread, batches))
+          expect(yield* read(yield* localFileInput(target), allTypes)).toEqual(rowsOf(allTypes, batches))
+        }
+      })
+  )
+
   it.effect("on a worker, an upstream failure ends the file without a footer, and a bad batch is refused", () =>
     Effect.gen(function* () {
       const boom = new SourceError({ store: "sales-db", message: "connection reset" })
