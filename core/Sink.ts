@@ -81,8 +81,14 @@ export interface FileToWrite {
 export interface WrittenFile {
   readonly path: string
   readonly bytes: number
-  /** Hex SHA-256 of the content. */
-  readonly sha256: string
+  /**
+   * Hex SHA-256 of the content. Absent only when the file was copied inside a storage
+   * service that keeps no SHA-256 of it: reading it back to compute one would pass its
+   * bytes through Ferry.
+   */
+  readonly sha256?: string
+  /** Hex MD5 of the content, as a storage service keeps it (a blob's Content-MD5), when it does. */
+  readonly md5?: string
 }
 
 export interface FileWriter {

@@ -6,6 +6,7 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -86,10 +87,34 @@ export interface FileRange {
 }
 
 /**
- * Where a file can be read from by a sink without its bytes passing through Ferry: a
- * path on this machine. (Stores that copy server-side add their own kinds.)
+ * Where a sink can copy a file from without its bytes passing through Ferry: a path on
+ * this machine, or a URL that a storage service fetches by itself (a server-side copy,
+ * such as Azure's Copy Blob From URL).
  */
-export type FileLocation = { readonly kind: "local"; readonly path: string }
+export type FileLocation = LocalFileLocation | UrlFileLocation
+
+export interface LocalFileLocation {
+  readonly kind: "local"
+  readonly path: string
+}
+
+export interface UrlFileLocation {
+  readonly kind: "url"
+  /** The URL without its credential, for messages. */
+  readonly url: string
+  /**
+   * The URL with a short-lived, read-only credential (a SAS) that lets a storage service
+   * read the file; a secret, never logged.
+   */
+  readonly signed: Redacted.Redacted<string>
+  /** When `signed` stops working, in milliseconds since the epoch. */
+  readonly expires: number
+  /** The version listed: a copy of another version fails rather than deliver it in its place. */
+  readonly etag: string
+  readonly size: number
+  /** Hex MD5 of the content, when the store keeps one. */
+  readonly md5?: string
+}
 
 export interface FileAccess<D> {
   /** Files of the dataset in the range, in (last_modified, path) order. */

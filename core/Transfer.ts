@@ -197,6 +197,8 @@ const COPY_CONCURRENCY = 4
 export interface CopiedFiles extends Transferred<FileWatermark> {
   /** Files the sink copied inside the storage; their bytes did not pass through Ferry. */
   readonly copiedInStore: number
+  /** Bytes of the files streamed through Ferry (those not copied inside the storage). */
+  readonly streamedBytes: number
 }
 
 const fileWatermark = (file: FileEntry): FileWatermark => ({
@@ -209,6 +211,8 @@ const fileWatermark = (file: FileEntry): FileWatermark => ({
  * can say where a file is and the sink can copy from there, streamed through Ferry
  * otherwise. A file whose etag changes while it is copied is copied again, up to three
  * times; one that keeps changing fails the run rather than be delivered half-changed.
+ * A copy that fails while its file changed (a store that reads or copies on the
+ * condition that the etag still holds fails when it does not) is retried the same way.
  */
 export const copyFiles = <D>(options: {
   readonly access: FileAccess<D>
@@ -220,7 +224,14 @@ export const copyFiles = <D>(options: {
 }): Effect.Effect<CopiedFiles, SourceError | SinkError> =>
   Effect.gen(function* () {
     const { access, dataset, writer } = options
-    const counters = { rows: 0, bytes: 0, files: 0, copiedInStore: 0, watermark: Option.none<FileWatermark>() }
+    const counters = {
+      rows: 0,
+      bytes: 0,
+      files: 0,
+      copiedInStore: 0,
+      streamedBytes: 0,
+      watermark: Option.none<FileWatermark>()
+    }
     const copyOnce = (
       file: FileEntry
     ): Effect.Effect<{ written: WrittenFile; inStore: boolean }, SourceError | SinkError> =>
@@ -237,9 +248,16 @@ export const copyFiles = <D>(options: {
       attempt: number
     ): Effect.Effect<{ written: WrittenFile; inStore: boolean }, SourceError | SinkError> =>
       Effect.gen(function* () {
-        const copied = yield* copyOnce(file)
-        const after = yield* access.stat(dataset, file.path)
-        if (after.etag === file.etag && copied.written.bytes === after.size) return copied
+        const copied = yield* Effect.either(copyOnce(file))
+        const after = yield* Either.match(copied, {
+          // The failure stands unless the file changed; a file that cannot be stat'ed says nothing more.
+          onLeft: (error) => Effect.orElseFail(access.stat(dataset, file.path), () => error),
+          onRight: () => access.stat(dataset, file.path)
+        })
+        if (after.etag === file.etag) {
+          if (Either.isLeft(copied)) return yield* Effect.fail(copied.left)
+          if (copied.right.written.bytes === after.size) return copied.right
+        }
         if (attempt >= COPY_ATTEMPTS) {
           return yield* new SourceErrorClass({
             store: options.store,
@@ -259,6 +277,7 @@ export const copyFiles = <D>(options: {
           counters.files += 1
           counters.bytes += written.bytes
           if (inStore) counters.copiedInStore += 1
+          else counters.streamedBytes += written.bytes
           // The listed entry, not a re-read one: a watermark past the run's upper
           // bound would skip files modified in between.
           counters.watermark = Option.some(fileWatermark(file))

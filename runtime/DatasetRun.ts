@@ -33,6 +33,7 @@ import { FileWatermark } from "../core/Watermark.js"
 import type { Dataset, FerryConfig, Mapping, MappingFormat, Share, Store, Subscription } from "../config/FerryConfig.js"
 import { formatNamed } from "../sinks/formats/Formats.js"
 import { subscriptionKey } from "./control/ControlStore.js"
+import { formatBytes } from "./Progress.js"
 import type { Checkpoint, DatasetKey, RunMode } from "./state/StateStore.js"
 import type { StateStore } from "./state/StateStore.js"
 
@@ -184,12 +185,14 @@ const copyFolder = (
       report,
       store: sides.sourceStore.name
     })
+    const { copiedInStore, files, streamedBytes } = transferred
+    const through = `${formatBytes(streamedBytes)} through Ferry`
     const note =
-      transferred.copiedInStore === 0
+      copiedInStore === 0
         ? undefined
-        : transferred.copiedInStore === transferred.files
-          ? "copied inside the store"
-          : `${transferred.copiedInStore} of ${transferred.files} files copied inside the store`
+        : copiedInStore === files
+          ? `copied inside the store: ${files} file${files === 1 ? "" : "s"}, ${through}`
+          : `${copiedInStore} of ${files} files copied inside the store, ${through}`
     return { transferred, commit: writer.commit, publishedBytes: true, ...(note === undefined ? {} : { note }) }
   })
 

@@ -260,12 +260,15 @@ const keepModificationTime = (target: Target, destination: string, file: FileToW
   return attempt(target, `setting the modification time of ${file.path}`, () => fs.utimes(destination, mtime, mtime))
 }
 
+/** A file written by this sink, which always knows its checksum. */
+type Checksummed = WrittenFile & { readonly sha256: string }
+
 const writeFile = <E>(
   target: Target,
   staging: string,
   file: FileToWrite,
   content: Stream.Stream<Uint8Array, E>
-): Effect.Effect<WrittenFile, SinkError | E> =>
+): Effect.Effect<Checksummed, SinkError | E> =>
   Effect.gen(function* () {
     const destination = yield* stagedPath(target, staging, file)
     const hash = createHash("sha256")
@@ -290,15 +293,17 @@ const HASH_CHUNK_BYTES = 4 * 1024 * 1024
 
 /**
  * A file copied by the file system (a reflink where the file system can, a kernel copy
- * otherwise), then read back once for its checksum and fsynced.
+ * otherwise), then read back once for its checksum and fsynced. A file that is not on
+ * this machine is not copied here (`None`): it is streamed.
  */
 const copyLocalFile = (
   target: Target,
   staging: string,
   file: FileToWrite,
   from: FileLocation
-): Effect.Effect<Option.Option<WrittenFile>, SinkError> =>
+): Effect.Effect<Option.Option<Checksummed>, SinkError> =>
   Effect.gen(function* () {
+    if (from.kind !== "local") return Option.none()
     const destination = yield* stagedPath(target, staging, file)
     yield* attempt(target, `copying ${file.path}`, () =>
       fs.copyFile(from.path, destination, fsConstants.COPYFILE_FICLONE)
@@ -319,7 +324,7 @@ const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWr
     yield* lockTarget(target, options.runId)
     yield* recover(target)
     const staging = path.join(target.folder, `${STAGING_PREFIX}${options.runId}`)
-    const written = new Map<string, WrittenFile>()
+    const written = new Map<string, Checksummed>()
     let committed = false
     const abort = Effect.promise(() => fs.rm(staging, { recursive: true, force: true }))
     yield* Effect.addFinalizer(() => (committed ? Effect.void : abort))

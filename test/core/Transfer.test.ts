@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
-import type { SourceError } from "../../core/Errors.js"
+import { SourceError } from "../../core/Errors.js"
 import type { FileWriter, WrittenFile } from "../../core/Sink.js"
 import type { FileAccess, FileEntry } from "../../core/Source.js"
 import { copyFiles } from "../../core/Transfer.js"
@@ -90,7 +90,7 @@ describe("copyFiles", () => {
       const result = yield* copy(access, target.writer)
       expect(target.streamed).toEqual(["a.txt", "b/c.txt"])
       expect(target.copied).toEqual([])
-      expect(result).toMatchObject({ files: 2, bytes: 10, copiedInStore: 0 })
+      expect(result).toMatchObject({ files: 2, bytes: 10, copiedInStore: 0, streamedBytes: 10 })
       expect(Option.getOrThrow(result.watermark).path).toBe("b/c.txt")
     })
   )
@@ -104,7 +104,7 @@ describe("copyFiles", () => {
         locate: (_, file) => Effect.succeed({ kind: "local", path: `/store/${file.path}` })
       }
       const inStore = memoryWriter(true, source)
-      expect(yield* copy(located, inStore.writer)).toMatchObject({ files: 2, copiedInStore: 2 })
+      expect(yield* copy(located, inStore.writer)).toMatchObject({ files: 2, copiedInStore: 2, streamedBytes: 0 })
       expect(inStore.copied).toEqual(["a.txt", "b/c.txt"])
       expect(inStore.streamed).toEqual([])
 
@@ -138,6 +138,38 @@ describe("copyFiles", () => {
       expect(error._tag).toBe("SourceError")
       expect((error as SourceError).file).toBe("b/c.txt")
       expect(error.message).toBe("b/c.txt kept changing while it was copied (3 attempts); try again when it is stable")
+    })
+  )
+
+  it.effect("copies a file again when its read failed because it changed, and lets other failures stand", () =>
+    Effect.gen(function* () {
+      const source = files()
+      const store = memoryFiles(source)
+      const refused = (path: string) =>
+        new SourceError({ store: "memory", file: path, message: `${path} is not the version listed` })
+      // A store that reads on the condition that the etag still holds: the read fails once the file changed.
+      let changes = 0
+      const conditional: FileAccess<null> = {
+        ...store.access,
+        read: (dataset, file) =>
+          Stream.suspend(() => {
+            if (file.path === "a.txt" && changes++ === 0) store.change("a.txt", "alpha, rewritten")
+            return store.access.stat(dataset, file.path).pipe(
+              Effect.map((now) => now.etag === file.etag),
+              Stream.fromEffect,
+              Stream.flatMap((same) => (same ? store.access.read(dataset, file) : Stream.fail(refused(file.path))))
+            )
+          })
+      }
+      const target = memoryWriter(false)
+      const result = yield* copy(conditional, target.writer)
+      expect(target.content.get("a.txt")).toBe("alpha, rewritten")
+      expect(result.files).toBe(2)
+
+      // The same failure without a change is the run's failure.
+      const failing: FileAccess<null> = { ...store.access, read: (_, file) => Stream.fail(refused(file.path)) }
+      const error = yield* Effect.flip(copy(failing, memoryWriter(false).writer))
+      expect(error.message).toBe("a.txt is not the version listed")
     })
   )
 })
