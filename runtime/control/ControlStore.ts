@@ -299,10 +299,15 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
       }
     ) => Effect.Effect<Invitation, ControlError>
     readonly getInvitation: (id: string, now: Date) => Effect.Effect<Option.Option<Invitation>, ControlError>
-    /** The invitation whose accept token hashes to `secretHash`, if it has not been used. */
+    /**
+     * The invitation whose accept token hashes to `secretHash`, if it has not been used;
+     * with `spent: true`, also one whose token was spent (accepted, rejected or
+     * withdrawn), to tell its holder why it can no longer be answered.
+     */
     readonly invitationByToken: (
       secretHash: string,
-      now: Date
+      now: Date,
+      options?: { readonly spent?: boolean }
     ) => Effect.Effect<Option.Option<Invitation>, ControlError>
     /** A provider's invitations, of one share or all. */
     readonly listInvitations: (

@@ -131,7 +131,9 @@ export const ReceivedInvitationsLive = HttpApiBuilder.group(Api, "receivedInvita
         const invitation = Option.getOrUndefined(yield* fromControl(control.getInvitation(id, now)))
         if (invitation === undefined) return yield* missing
         if (token !== undefined) {
-          const byToken = yield* fromControl(control.invitationByToken(hashSecret(token), now))
+          // A spent token still finds its invitation: its holder learns that it was answered or
+          // withdrawn (409), not that it does not exist. Spent, it is never pending: never accepted again.
+          const byToken = yield* fromControl(control.invitationByToken(hashSecret(token), now, { spent: true }))
           if (Option.isNone(byToken) || byToken.value.id !== id) return yield* missing
           return invitation
         }

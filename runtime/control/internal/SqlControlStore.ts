@@ -731,15 +731,13 @@ export const make: Effect.Effect<Service, never, SqlClient.SqlClient> = Effect.g
     )
   }
 
-  const invitationByToken: Service["invitationByToken"] = (secretHash, at) => {
+  const invitationByToken: Service["invitationByToken"] = (secretHash, at, options) => {
     const doing = "find an invitation by its token"
-    return read(
-      doing,
-      sql`${selectInvitations} WHERE token_hash = ${secretHash} AND token_spent_at IS NULL`.pipe(
-        first(InvitationRow, doing),
-        Effect.map(Option.map((row) => toInvitation(row, at)))
-      )
-    )
+    const query =
+      options?.spent === true
+        ? sql`${selectInvitations} WHERE token_hash = ${secretHash}`
+        : sql`${selectInvitations} WHERE token_hash = ${secretHash} AND token_spent_at IS NULL`
+    return read(doing, query.pipe(first(InvitationRow, doing), Effect.map(Option.map((row) => toInvitation(row, at)))))
   }
 
   const invitationPage = (
