@@ -12,14 +12,17 @@ import * as path from "node:path"
 import { SourceError } from "../../core/Errors.js"
 import type { ReadPlan, SourceConnector, SourceSession, StoreContext } from "../../core/Source.js"
 import type { Column } from "../../core/Types.js"
-import { LogicalTypeFromString } from "../../core/Types.js"
 import { CursorWatermark, FileWatermark } from "../../core/Watermark.js"
 import type { FileTable } from "../../sinks/formats/FileTable.js"
-import { describeFileTable, formatOfPath, readFileTable } from "../../sinks/formats/FileTable.js"
-import type { FileInput, TableFormat } from "../../sinks/formats/Format.js"
-import { FORMATS, formatNamed } from "../../sinks/formats/Formats.js"
+import { readFileTable } from "../../sinks/formats/FileTable.js"
+import type { TableFilesAt } from "../../sinks/formats/FileTableDataset.js"
+import {
+  checkTableSettings,
+  givenTableSetting,
+  openFileTable,
+  TableSettingsFields
+} from "../../sinks/formats/FileTableDataset.js"
 import { localFileInput } from "../../sinks/formats/LocalFileInput.js"
-import { CsvOptions, JsonlOptions, ParquetOptions } from "../../sinks/formats/Options.js"
 import type { LocalFilesContext } from "./LocalFiles.js"
 import { listFiles, readFile, resolveDatasetPath, statFile } from "./LocalFiles.js"
 import { LocalStoreConfig, relativePosix, resolveRoot } from "./LocalStore.js"
@@ -39,20 +42,7 @@ export const LocalDatasetConfig = Schema.Struct({
       examples: ["documents/"]
     })
   ),
-  format: Schema.optional(
-    Schema.Literal("csv", "parquet", "jsonl").annotations({
-      description: "The table's file format; by default, the extension of `table` says."
-    })
-  ),
-  csv: Schema.optional(CsvOptions),
-  parquet: Schema.optional(ParquetOptions),
-  jsonl: Schema.optional(JsonlOptions),
-  column_types: Schema.optional(
-    Schema.Record({ key: Schema.String, value: LogicalTypeFromString }).annotations({
-      description:
-        "Types of columns that a CSV or JSON Lines file does not carry itself, such as { amount: decimal(12,2) }; the other columns' types are inferred."
-    })
-  )
+  ...TableSettingsFields
 })
   .pipe(
     Schema.filter((dataset) => {
@@ -63,18 +53,10 @@ export const LocalDatasetConfig = Schema.Struct({
         }
       }
       if (dataset.files !== undefined) {
-        const extra = (["format", "csv", "parquet", "jsonl", "column_types"] as const).find(
-          (key) => dataset[key] !== undefined
-        )
+        const extra = givenTableSetting(dataset)
         if (extra !== undefined) return { path: [extra], message: `${extra} applies to table datasets, not to files` }
       }
-      const chosen = dataset.format
-      for (const key of ["csv", "parquet", "jsonl"] as const) {
-        if (dataset[key] !== undefined && chosen !== undefined && chosen !== key) {
-          return { path: [key], message: `${key} options given, but the format is ${chosen}` }
-        }
-      }
-      return undefined
+      return checkTableSettings(dataset)
     })
   )
   .annotations({ identifier: "LocalDataset" })
@@ -89,83 +71,25 @@ const allFiles = (context: LocalFilesContext, folder: string) =>
     (entries) => [...entries].map((entry) => entry.path)
   )
 
-/** The formats of the table files in a folder (none when `location` is not a folder). */
-const formatsInFolder = (context: LocalFilesContext, location: string) =>
-  Effect.gen(function* () {
-    const isFolder = yield* Effect.promise(() =>
-      fs.stat(location).then(
-        (stats) => stats.isDirectory(),
-        () => false
-      )
-    )
-    if (!isFolder) return []
-    const formats = new Set((yield* allFiles(context, location)).map((file) => formatOfPath(file, FORMATS)))
-    return [...formats].filter((format) => format !== undefined)
-  })
-
-/**
- * The table's format: as named, by its options' key, by the file's extension, or, for a
- * folder, by the extension its table files share.
- */
-const resolveFormat = (
-  context: LocalFilesContext,
-  dataset: LocalDatasetConfig & { readonly table: string },
-  location: string
-): Effect.Effect<{ format: TableFormat<unknown>; options: unknown }, SourceError> =>
-  Effect.gen(function* () {
-    const named = dataset.format ?? (["csv", "parquet", "jsonl"] as const).find((key) => dataset[key] !== undefined)
-    let format = named !== undefined ? formatNamed(named) : formatOfPath(dataset.table, FORMATS)
-    if (format === undefined) {
-      const found = yield* formatsInFolder(context, location)
-      if (found.length > 1) {
-        return yield* new SourceError({
-          store: context.store,
-          message: `${dataset.table} holds ${found
-            .map((f) => f.name)
-            .sort()
-            .join(" and ")} files; add format: to say which make the table`
-        })
-      }
-      format = found[0]
-    }
-    if (format === undefined) {
-      return yield* new SourceError({
-        store: context.store,
-        message: `the format of ${dataset.table} is not known from its name or its files; add format: csv, parquet or jsonl`
-      })
-    }
-    const chosen = format
-    const options = yield* Effect.mapError(
-      Schema.decodeUnknown(chosen.options)(dataset[chosen.name] ?? {}),
-      (error) => new SourceError({ store: context.store, message: `${chosen.name} options: ${error.message}` })
-    )
-    return { format: chosen, options }
-  })
-
-const tableFiles = (
-  context: LocalFilesContext,
-  location: string,
-  table: string,
-  format: TableFormat<unknown>
-): Effect.Effect<ReadonlyArray<FileInput>, SourceError> =>
-  Effect.gen(function* () {
+/** The table's files as the local store finds them: a file, or the files of a folder under it. */
+const tableFilesAt = (context: LocalFilesContext, table: string, location: string): TableFilesAt => ({
+  store: context.store,
+  table,
+  folder: Effect.gen(function* () {
     const stats = yield* Effect.tryPromise({
       try: () => fs.stat(location),
       catch: () => new SourceError({ store: context.store, file: table, message: `${table} does not exist` })
     })
-    const paths = stats.isDirectory()
-      ? (yield* allFiles(context, location))
-          .filter((file) => format.extensions.some((extension) => file.toLowerCase().endsWith(`.${extension}`)))
-          .sort()
-          .map((file) => path.join(location, file))
-      : [location]
-    return yield* Effect.forEach(paths, (file) =>
-      Effect.map(localFileInput(file, { store: context.store }), (input) => ({
-        ...input,
-        name: relativePosix(context.root, file)
-      }))
-    )
-  })
+    return stats.isDirectory() ? Option.some(yield* allFiles(context, location)) : Option.none()
+  }),
+  input: (name) => {
+    const file = name === undefined ? location : path.join(location, name)
+    return Effect.map(localFileInput(file, { store: context.store }), (input) => ({
+      ...input,
+      name: relativePosix(context.root, file)
+    }))
+  }
+})
 
 const openSession = (
   config: LocalStoreConfig,
@@ -188,16 +112,7 @@ const openSession = (
         const cached = tables.get(dataset.table)
         if (cached !== undefined) return cached
         const location = yield* resolveDatasetPath(files, dataset.table)
-        const { format, options } = yield* resolveFormat(files, dataset, location)
-        const table: FileTable<unknown> = {
-          store: context.store,
-          table: dataset.table,
-          format,
-          options,
-          declared: new Map(Object.entries(dataset.column_types ?? {})),
-          files: tableFiles(files, location, dataset.table, format)
-        }
-        const opened = { table, columns: yield* describeFileTable(table) }
+        const opened = yield* openFileTable(tableFilesAt(files, dataset.table, location), dataset)
         tables.set(dataset.table, opened)
         return opened
       })
