@@ -112,8 +112,6 @@ export interface UrlFileLocation {
   /** The version listed: a copy of another version fails rather than deliver it in its place. */
   readonly etag: string
   readonly size: number
-  /** Hex MD5 of the content, when the store keeps one. */
-  readonly md5?: string
 }
 
 export interface FileAccess<D> {

@@ -1,0 +1,2 @@
+export * from "./AzureBlobSource.js"
+export * from "./AzureBlobStore.js"
