@@ -100,6 +100,8 @@ const decodeManifest = Schema.decodeUnknown(Schema.parseJson(AzureBlobManifest))
 const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024
 /** How long a signed URL for moving a staged file stays valid. */
 const MOVE_URL_MS = 60 * 60_000
+/** A signed URL with less time than this left is not copied from. */
+const SIGNATURE_MARGIN_MS = 5 * 60_000
 /** Blob requests of a commit at once (moves, deletes). */
 const COMMIT_CONCURRENCY = 8
 
@@ -197,19 +199,25 @@ const copyFromUrl = (
   size: number,
   etag: string | undefined
 ): Effect.Effect<void, SinkError> =>
-  call(target, "copying into", blob, async () => {
-    const client = containerOf(target).getBlockBlobClient(blob)
-    const conditions = etag === undefined ? {} : { sourceConditions: { ifMatch: etag } }
-    const status =
-      size <= SYNC_COPY_MAX_BYTES
-        ? (await client.syncCopyFromURL(Redacted.value(source), conditions)).copyStatus
-        : (
-            await (
-              await client.beginCopyFromURL(Redacted.value(source), { ...conditions, intervalInMs: 2_000 })
-            ).pollUntilDone()
-          ).copyStatus
-    if (status !== "success") throw new Error(`the copy ended with status ${status ?? "unknown"}`)
-  })
+  Effect.flatMap(
+    call(target, "copying into", blob, async () => {
+      const client = containerOf(target).getBlockBlobClient(blob)
+      const conditions = etag === undefined ? {} : { sourceConditions: { ifMatch: etag } }
+      if (size <= SYNC_COPY_MAX_BYTES)
+        return (await client.syncCopyFromURL(Redacted.value(source), conditions)).copyStatus
+      const poller = await client.beginCopyFromURL(Redacted.value(source), { ...conditions, intervalInMs: 2_000 })
+      return (await poller.pollUntilDone()).copyStatus
+    }),
+    (status) =>
+      status === "success"
+        ? Effect.void
+        : Effect.fail(
+            fail(
+              target,
+              `copying into blob ${target.container}/${blob}: the copy ended ${status ?? "without a status"}`
+            )
+          )
+  )
 
 /** Every file Ferry has published in the target (its bookkeeping excluded), relative to it. */
 const publishedFiles = (target: Target): Effect.Effect<ReadonlyArray<string>, SinkError> =>
@@ -322,7 +330,9 @@ const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWr
 
     const copy = (file: FileToWrite, from: FileLocation): Effect.Effect<Option.Option<WrittenFile>, SinkError> =>
       Effect.gen(function* () {
+        // A URL the service cannot reach, or whose signature is about to lapse, is not copied from: the file is streamed.
         if (from.kind !== "url" || !canCopyBetween(new URL(from.url), target.account.endpoint)) return Option.none()
+        if (from.expires < Date.now() + SIGNATURE_MARGIN_MS) return Option.none()
         yield* checkPath(target, file.path)
         const blob = `${staging}${file.path}`
         yield* copyFromUrl(target, blob, from.signed, from.size, from.etag)
