@@ -7,6 +7,8 @@
  *   npm run bench -- --postgres [--rows N] [--repeat N] [--url postgres://…]
  *                    [--jobs pg-to-csv,pg-to-parquet,pg-to-postgres,pg-incremental] [--scale-check]
  *   npm run bench -- --postgres --clean
+ *   npm run bench -- --api [--repeat N] [--duration S] [--connections N] [--databases sqlite,postgres]
+ *                    [--jobs http,scheduler] [--url postgres://…]
  *
  * Files: CSV → Parquet and Parquet → CSV against DuckDB, a folder copy against
  * coreutils' `cp -r` (DuckDB cannot copy files), and the start-up cost of both on a
@@ -17,6 +19,11 @@
  * and to another table, against psql's `\copy`, and an incremental run of 1,000
  * changed rows checked not to scan the table. `--scale-check` runs the CSV and Parquet
  * jobs at N and 5×N rows. `--clean` drops the generated tables and exits.
+ *
+ * The service (`--api`, on SQLite and PostgreSQL): `ferry serve` over a state database
+ * seeded with 1,000 shares and 10,000 runs, loaded by autocannon beside a minimal
+ * `node:http` peer answering the same JSON (list shares, get a share, list runs, get a
+ * run); and the scheduler queueing the runs of 1,000 scheduled subscriptions at a tick.
  *
  * Figures are printed as a table and written as JSON to benchmarks/results/. See
  * benchmarks/README.md.
@@ -44,6 +51,10 @@ import {
 import { incrementalLines, incrementalResults, postgresScaleLines, targetLines } from "./internal/PostgresReport.js"
 import type { Sample, SideResult } from "./internal/Report.js"
 import { ratioLines, ratios, summarise, table } from "./internal/Report.js"
+import type { ApiJob } from "./internal/ApiBenchmark.js"
+import { API_DATABASES, API_JOBS, apiBenchmark } from "./internal/ApiBenchmark.js"
+import type { DatabaseKind } from "./internal/ApiReport.js"
+import { memoryLines, requestRatios, requestTable, schedulerTable, times } from "./internal/ApiReport.js"
 
 const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const dataDir = path.join(repository, "benchmarks", ".data")
@@ -57,13 +68,17 @@ const FLAT_RSS_FACTOR = 1.2
 const { values: flags } = parseArgs({
   options: {
     rows: { type: "string" },
-    repeat: { type: "string", default: "1" },
+    repeat: { type: "string" },
     jobs: { type: "string" },
     "peer-threads": { type: "string" },
     "scale-check": { type: "boolean", default: false },
     postgres: { type: "boolean", default: false },
     url: { type: "string", default: process.env["FERRY_BENCH_POSTGRES_URL"] ?? DEFAULT_POSTGRES_URL },
     clean: { type: "boolean", default: false },
+    api: { type: "boolean", default: false },
+    duration: { type: "string", default: "5" },
+    connections: { type: "string", default: "10" },
+    databases: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
@@ -235,19 +250,26 @@ const runJobs = async (jobs: ReadonlyArray<Job>, repeat: number, runsDir: string
   return results
 }
 
-const writeResults = (session: Session, mode: string, rows: number, repeat: number, extra: object): void => {
+const writeResults = (
+  session: Pick<Session, "startedAt" | "loadStart" | "runsDir">,
+  mode: string,
+  rows: number | undefined,
+  repeat: number,
+  extra: object,
+  benchmark = "transfer-core"
+): void => {
   const loadEnd = os.loadavg()
   log(`load average at the end: ${loadEnd.map((value) => value.toFixed(2)).join(" ")}`)
   fs.mkdirSync(resultsDir, { recursive: true })
   const resultFile = path.join(
     resultsDir,
-    `${session.startedAt.toISOString().replace(/[:.]/g, "-")}-${mode}-${rows}.json`
+    `${session.startedAt.toISOString().replace(/[:.]/g, "-")}-${mode}${rows === undefined ? "" : `-${rows}`}.json`
   )
   fs.writeFileSync(
     resultFile,
     JSON.stringify(
       {
-        benchmark: "transfer-core",
+        benchmark,
         mode,
         startedAt: session.startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
@@ -269,7 +291,7 @@ const writeResults = (session: Session, mode: string, rows: number, repeat: numb
 /** CSV and Parquet files against DuckDB, and a folder copy against cp. */
 const filesBenchmark = async () => {
   const rows = positiveInteger("rows", flags.rows ?? "1000000")
-  const repeat = positiveInteger("repeat", flags.repeat)
+  const repeat = positiveInteger("repeat", flags.repeat ?? "1")
   const peerThreads =
     flags["peer-threads"] === undefined ? undefined : positiveInteger("peer-threads", flags["peer-threads"])
   const jobNames = jobList(flags.jobs, TABLE_JOBS)
@@ -324,7 +346,7 @@ const postgresBenchmark = async () => {
       return
     }
     const rows = positiveInteger("rows", flags.rows ?? "2000000")
-    const repeat = positiveInteger("repeat", flags.repeat)
+    const repeat = positiveInteger("repeat", flags.repeat ?? "1")
     const jobNames = jobList(flags.jobs, POSTGRES_JOBS)
     const scale = flags["scale-check"]
     const session = await openSession(undefined)
@@ -371,6 +393,75 @@ const postgresBenchmark = async () => {
   }
 }
 
+const listOf = <A extends string>(
+  name: string,
+  text: string | undefined,
+  known: ReadonlyArray<A>
+): ReadonlyArray<A> => {
+  const isKnown = (item: string): item is A => (known as ReadonlyArray<string>).includes(item)
+  const names = (text ?? known.join(",")).split(",").map((item) => item.trim())
+  const unknown = names.filter((item) => !isKnown(item))
+  if (unknown.length > 0) {
+    throw new BenchmarkError({ message: `unknown ${name} ${unknown.join(", ")}; they are ${known.join(", ")}` })
+  }
+  return names.filter(isKnown)
+}
+
+/** The service: `ferry serve` against a node:http peer under autocannon, and the scheduler's tick. */
+const apiBenchmarkMode = async () => {
+  const startedAt = new Date()
+  const loadStart = os.loadavg()
+  const repeat = positiveInteger("repeat", flags.repeat ?? "3")
+  const jobs = listOf<ApiJob>("job", flags.jobs, API_JOBS)
+  const databases = listOf<DatabaseKind>("database", flags.databases, API_DATABASES)
+  const runsDir = path.join(dataDir, "runs")
+  fs.mkdirSync(runsDir, { recursive: true })
+  log(
+    `Ferry service benchmark, ${startedAt.toISOString()}: ${os.cpus().length} CPUs, ` +
+      `load average ${loadStart.map((value) => value.toFixed(2)).join(" ")}`
+  )
+  const seconds = positiveInteger("duration", flags.duration)
+  const connections = positiveInteger("connections", flags.connections)
+  const results = await apiBenchmark({
+    repository,
+    dataDir,
+    url: flags.url,
+    repeat,
+    seconds,
+    warmupSeconds: Math.min(seconds, 2),
+    connections,
+    databases,
+    jobs,
+    log
+  })
+  log("")
+  if (results.requests.length > 0) {
+    log(`HTTP, ${connections} connections, ${seconds} s per sample, medians of ${repeat}:`)
+    log(requestTable(results.requests))
+    log("")
+    for (const ratio of requestRatios(results.requests)) {
+      log(
+        `${ratio.database} ${ratio.request}: Ferry/peer p50 ${times(ratio.p50)}, p99 ${times(ratio.p99)}, ` +
+          `throughput ${times(ratio.requestsPerSecond)}, CPU per request ${times(ratio.cpuPerRequest)}`
+      )
+    }
+    for (const line of memoryLines(results.memory)) log(line)
+    log("")
+  }
+  if (results.scheduler.length > 0) {
+    log(`Scheduler, one tick, medians of ${repeat}:`)
+    log(schedulerTable(results.scheduler))
+  }
+  writeResults(
+    { startedAt, loadStart, runsDir },
+    "api",
+    undefined,
+    repeat,
+    { seconds, connections, ...results },
+    "service"
+  )
+}
+
 const main = async () => {
   if (flags.help) {
     log(
@@ -382,7 +473,7 @@ const main = async () => {
     )
     return
   }
-  await (flags.postgres ? postgresBenchmark() : filesBenchmark())
+  await (flags.api ? apiBenchmarkMode() : flags.postgres ? postgresBenchmark() : filesBenchmark())
 }
 
 main().catch((error: unknown) => {

@@ -31,7 +31,7 @@ export type JobName =
  * during a run (an edit in the checkout); they are compiled again before the next
  * measurement of Ferry, outside it, so that no measurement runs the sources through tsx.
  */
-export const ferryBin = (env: Environment): string => {
+export const ferryBin = (env: Pick<Environment, "repository">): string => {
   if (!compiledIsCurrent(env.repository)) {
     const build = spawnSync(
       process.execPath,
