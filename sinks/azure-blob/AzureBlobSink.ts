@@ -101,11 +101,12 @@ const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024
 /** How long a signed URL for moving a staged file stays valid. */
 const MOVE_URL_MS = 60 * 60_000
 /** A signed URL with less time than this left is not copied from. */
-const SIGNATURE_MARGIN_MS = 5 * 60_000
+export const SIGNATURE_MARGIN_MS = 5 * 60_000
 /** Blob requests of a commit at once (moves, deletes). */
 const COMMIT_CONCURRENCY = 8
 
-interface Target {
+/** A target folder, as the helpers below take it; the ADLS sink, which shares them, gives its own. */
+export interface Target {
   readonly account: BlobAccount
   readonly store: string
   /** `container/path/`, for messages. */
@@ -150,10 +151,10 @@ const listNames = (target: Target, prefix: string): Effect.Effect<ReadonlyArray<
     return names
   })
 
-const exists = (target: Target, blob: string): Effect.Effect<boolean, SinkError> =>
+export const exists = (target: Target, blob: string): Effect.Effect<boolean, SinkError> =>
   call(target, "reading", blob, () => containerOf(target).getBlobClient(blob).exists())
 
-const remove = (target: Target, blob: string): Effect.Effect<void, SinkError> =>
+export const remove = (target: Target, blob: string): Effect.Effect<void, SinkError> =>
   Effect.asVoid(call(target, "deleting", blob, () => containerOf(target).deleteBlob(blob).catch(ignoreMissing)))
 
 const ignoreMissing = (error: unknown) => {
@@ -161,7 +162,7 @@ const ignoreMissing = (error: unknown) => {
   throw error
 }
 
-const readManifest = (target: Target, blob: string): Effect.Effect<AzureBlobManifest | undefined, SinkError> =>
+export const readManifest = (target: Target, blob: string): Effect.Effect<AzureBlobManifest | undefined, SinkError> =>
   Effect.gen(function* () {
     const text = yield* call(target, "reading", blob, async () => {
       try {
@@ -176,7 +177,7 @@ const readManifest = (target: Target, blob: string): Effect.Effect<AzureBlobMani
     )
   })
 
-const writeJson = (target: Target, blob: string, value: unknown): Effect.Effect<void, SinkError> => {
+export const writeJson = (target: Target, blob: string, value: unknown): Effect.Effect<void, SinkError> => {
   const text = JSON.stringify(value, null, 2)
   return Effect.asVoid(
     call(target, "writing", blob, () =>
@@ -192,7 +193,7 @@ const writeJson = (target: Target, blob: string, value: unknown): Effect.Effect<
  * up to 256 MiB, as an asynchronous copy polled to its end above. With `etag`, the copy
  * is of that version of the source only; another fails.
  */
-const copyFromUrl = (
+export const copyFromUrl = (
   target: Target,
   blob: string,
   source: Redacted.Redacted<string>,
