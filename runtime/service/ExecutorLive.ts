@@ -16,11 +16,13 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import { v7 as uuidv7 } from "uuid"
 import type { FerryConfig } from "../../config/FerryConfig.js"
 import type { Actor, RunRequest, Subscription } from "../control/ControlStore.js"
@@ -90,6 +92,15 @@ export const make = (options: ExecutorOptions) =>
     const planner = yield* Planner
     const metrics = yield* Metrics
     const scope = yield* Effect.scope
+    /**
+     * The runs' own scope, made before the loop is forked: closing the layer's scope
+     * then stops the loop first and the runs after, so a slot a canceled run frees is
+     * not refilled from the queue while the service stops.
+     */
+    const runs = yield* Scope.fork(scope, ExecutionStrategy.parallel)
+    let stopping = false
+    /** Requests waiting, as of the last read of the queue and the requests made here since. */
+    let queuedHere = 0
     const permits = yield* Effect.makeSemaphore(options.concurrency)
     const wake = yield* Queue.sliding<void>(1)
     const poll = Duration.decode(options.poll ?? "5 seconds")
@@ -252,6 +263,11 @@ export const make = (options: ExecutorOptions) =>
 
     /** Starts what the queue allows: oldest first, up to the limit, one run per subscription. */
     const dispatch = Effect.gen(function* () {
+      // Full, or stopping: the queue is not read (a burst of requests would read it once per
+      // request), and stays as it is for a later pass or the next start.
+      if (stopping || going.size >= options.runs) {
+        return yield* metrics.runsInFlight({ running: going.size, queued: queuedHere })
+      }
       const pending = yield* control.pendingRunRequests()
       let queued = pending.length
       for (const request of pending) {
@@ -266,19 +282,27 @@ export const make = (options: ExecutorOptions) =>
             // Gone when canceled meanwhile, or taken by another process.
             const taken = yield* control.takeRunRequest(request.runId)
             if (Option.isNone(taken)) return false
-            entry.fiber = yield* Effect.forkIn(restore(execute(entry)), scope)
+            entry.fiber = yield* Effect.forkIn(restore(execute(entry)), runs)
             return true
           })
         ).pipe(Effect.tapError(() => Effect.sync(() => going.delete(request.runId))))
         if (started) queued--
         else going.delete(request.runId)
       }
+      queuedHere = queued
       yield* metrics.runsInFlight({ running: going.size, queued })
     }).pipe(Effect.catchAll((error) => Effect.logError(`Could not read the queue of runs: ${describeFailure(error)}`)))
 
     yield* Effect.forkIn(
       Effect.forever(Effect.zipRight(dispatch, Effect.timeout(Queue.take(wake), poll).pipe(Effect.ignore))),
       scope
+    )
+    // Added last, so run first when the scope closes: before the loop stops and the runs are canceled.
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        stopping = true
+      })
     )
 
     const interrupt = (entry: Going, reason: string) =>
@@ -297,6 +321,7 @@ export const make = (options: ExecutorOptions) =>
         }
         const taken = yield* control.takeRunRequest(runId)
         if (Option.isSome(taken)) {
+          queuedHere = Math.max(0, queuedHere - 1)
           const subscription = yield* subscriptionOf(taken.value)
           yield* recordUnstarted(taken.value, subscription, "canceled", `${reason} before it started`)
           yield* signal
@@ -312,6 +337,8 @@ export const make = (options: ExecutorOptions) =>
     const cancelSubscription: Executor["Type"]["cancelSubscription"] = (actor, subscription) =>
       Effect.gen(function* () {
         const key = subscriptionKey(subscription)
+        // Full, or stopping: the queue stays as it is, for a later pass or the next start.
+        if (stopping || going.size >= options.runs) return
         const pending = yield* control.pendingRunRequests()
         for (const request of pending) {
           if (request.account === subscription.account && request.subscription === subscription.name) {
@@ -354,6 +381,7 @@ export const make = (options: ExecutorOptions) =>
           requestedAt: yield* now,
           requestedBy: actorName(actor)
         })
+        queuedHere++
         yield* signal
         return queued
       })

@@ -303,6 +303,43 @@ describe("Executor across restarts", () => {
     )
   )
 
+  it.live("closing the executor's scope leaves the requests still queued for the next start", () =>
+    Effect.acquireUseRelease(
+      Effect.sync(serviceSpace),
+      (space) =>
+        Effect.gen(function* () {
+          const gate = `queued-${uuidv7()}`
+          const scope = yield* Scope.make()
+          const context = yield* Layer.buildWithScope(executorLayer(space, { runs: 1 }), scope)
+          const [running, queued] = yield* Effect.gen(function* () {
+            yield* seed({
+              stores: [{ account: "contoso", name: "slow", type: "gated_memory", settings: gatedSettings(gate, 2) }],
+              datasets: [{ name: "customers", spec: GATED_CUSTOMERS }],
+              subscriptions: ["a", "b", "c"],
+              mappings: mappingPerSubscription
+            })
+            const requests = [yield* synchronize("a", "full"), yield* synchronize("b", "full")]
+            yield* eventually("a run at the gate", () => gateCounts(gate).waiting === 1)
+            yield* synchronize("c", "full")
+            return requests
+          }).pipe(Effect.provide(context))
+          yield* Scope.close(scope, Exit.void)
+
+          yield* Effect.gen(function* () {
+            const state = yield* StateStore
+            const control = yield* ControlStore
+            expect(yield* state.getRun(running!.runId)).toEqual(
+              Option.some(expect.objectContaining({ status: "canceled", message: "the service stopped" }))
+            )
+            // The slot the canceled run freed was not refilled while stopping: b and c wait.
+            expect((yield* control.pendingRunRequests()).map((request) => request.subscription)).toEqual(["b", "c"])
+            expect(yield* state.getRun(queued!.runId)).toEqual(Option.none())
+          }).pipe(Effect.provide(storesLayer(space)), Effect.orDie)
+        }),
+      (space) => Effect.sync(space.remove)
+    )
+  )
+
   it.live("closing the executor's scope (the service stopping) cancels its running runs cleanly", () =>
     Effect.acquireUseRelease(
       Effect.sync(serviceSpace),
