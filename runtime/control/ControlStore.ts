@@ -233,7 +233,7 @@ export class ControlStore extends Context.Tag("ferry/ControlStore")<
       actor: Actor,
       token: { readonly account?: string; readonly description?: string; readonly secretHash: string }
     ) => Effect.Effect<Token, ControlError>
-    /** The token whose secret hashes to `secretHash`, its last use recorded. */
+    /** The token whose secret hashes to `secretHash`, its last use recorded (to the minute: a use within a minute of the recorded one writes nothing). */
     readonly authenticate: (secretHash: string, at: Date) => Effect.Effect<Option.Option<Token>, ControlError>
     readonly revokeToken: (actor: Actor, id: string) => Effect.Effect<void, ControlError>
     /** An account's tokens, or every token (operator tokens included) without an account; by id, oldest first. */

@@ -80,6 +80,17 @@ const suite = (dialect: ControlDialect) => {
         expect(Option.map(found, (t) => [t.id, t.account, t.lastUsedAt])).toEqual(
           Option.some([token.id, "contoso", at("2026-03-01T10:00:00.000Z")])
         )
+        // Within the minute, a use is not written again; after it, it is.
+        const uses = yield* Effect.forEach(["2026-03-01T10:00:59.000Z", "2026-03-01T10:01:00.000Z"], (time) =>
+          Effect.zipRight(
+            control.authenticate(hashSecret(secret), at(time)),
+            dialect.raw((sql) => sql<{ last_used_at: string }>`SELECT last_used_at FROM tokens`)
+          )
+        )
+        expect(uses.map((rows) => rows[0]?.last_used_at)).toEqual([
+          "2026-03-01T10:00:00.000Z",
+          "2026-03-01T10:01:00.000Z"
+        ])
         const stored = yield* dialect.raw((sql) => sql<{ secret_hash: string }>`SELECT secret_hash FROM tokens`)
         expect(stored).toEqual([{ secret_hash: hashSecret(secret) }])
         const audit = yield* control.listAudit({ account: "fabrikam" }, { limit: 100 })
