@@ -2,8 +2,8 @@
  * The peer of the service benchmark: a minimal `node:http` server answering the four
  * requests the benchmark sends with the same JSON as Ferry's API, from the same state
  * database, with queries written directly (better-sqlite3 or pg) and the same token
- * check: the bearer token's SHA-256 looked up in `tokens`, its last use recorded, with
- * the statement Ferry's control store runs.
+ * check: the bearer token's SHA-256 looked up in `tokens`, its last use recorded to the
+ * minute, as Ferry's control store does.
  *
  *   GET /api/v1/shares?limit=&after=              the provider's shares, a page
  *   GET /api/v1/shares/{share}                    one share
@@ -218,12 +218,14 @@ const handler = (db: Db) => {
     const secret = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : ""
     if (secret === "") throw new HttpError(401, "unauthorized", "this request needs an Authorization: Bearer token")
     const hash = createHash("sha256").update(secret, "utf8").digest("hex")
-    const [token] = await db.query(
-      `UPDATE tokens SET last_used_at = ? WHERE secret_hash = ?
-        RETURNING id, account, description, created_at, last_used_at`,
-      [new Date().toISOString(), hash]
-    )
+    const [token] = await db.query("SELECT id, account, last_used_at FROM tokens WHERE secret_hash = ?", [hash])
     if (token === undefined) throw new HttpError(401, "unauthorized", "the bearer token is not known")
+    // The last use to the minute, as Ferry records it.
+    const now = new Date()
+    const last = token["last_used_at"] === null ? 0 : Date.parse(String(token["last_used_at"]))
+    if (now.getTime() - last >= 60_000) {
+      await db.query("UPDATE tokens SET last_used_at = ? WHERE id = ?", [now.toISOString(), token["id"]])
+    }
     if (token["account"] === null) {
       throw new HttpError(403, "forbidden", "this route serves accounts: use an account's token, not the operator's")
     }
