@@ -1,0 +1,2 @@
+export * from "./AdlsSource.js"
+export * from "./AdlsStore.js"
