@@ -18,16 +18,20 @@ import type * as Scope from "effect/Scope"
 import type * as AzureBlob from "@azure/storage-blob"
 import type * as DataLake from "@azure/storage-file-datalake"
 import type { BlobAccount } from "../azure-blob/AzureBlobStore.js"
-import { AzureBlobError, AzureBlobStoreConfig, codeOf, openAccount, statusOf } from "../azure-blob/AzureBlobStore.js"
+import {
+  AzureBlobError,
+  AzureBlobStoreConfig,
+  codeOf,
+  containerNamed,
+  endpointUrl,
+  openAccount,
+  statusOf
+} from "../azure-blob/AzureBlobStore.js"
 
 const blobFields = AzureBlobStoreConfig.from.fields
 
-/** File system names follow the container rules: 3 to 63 lowercase letters, digits and single hyphens. */
-export const FileSystemName = Schema.String.pipe(
-  Schema.pattern(/^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$/, {
-    message: () => "a file system name: 3 to 63 lowercase letters, digits and single hyphens, such as sales-2026"
-  })
-)
+/** File system names follow the container rules. */
+export const FileSystemName = containerNamed("a file system name")
 
 /** The DFS endpoint of a public Azure Blob endpoint (`ACCOUNT.blob.…` → `ACCOUNT.dfs.…`), when it is one. */
 export const dfsEndpointOf = (blobEndpoint: string): string | undefined => {
@@ -46,22 +50,6 @@ const blobEndpointOf = (accountUrl: string): string => {
   return url.toString().replace(/\/+$/, "")
 }
 
-const HttpUrl = Schema.String.pipe(
-  Schema.filter(
-    (text) => {
-      const url = URL.canParse(text) ? new URL(text) : undefined
-      if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
-        return "expected the account's DFS endpoint, such as https://contosolake.dfs.core.windows.net"
-      }
-      if (url.search !== "" || url.username !== "" || url.password !== "") {
-        return "give the URL without a query or credentials: a SAS goes in sas_token"
-      }
-      return undefined
-    },
-    { jsonSchema: {} }
-  )
-)
-
 export const AdlsStoreConfig = Schema.Struct({
   ...blobFields,
   account_url: Schema.optional(
@@ -72,7 +60,7 @@ export const AdlsStoreConfig = Schema.Struct({
     })
   ),
   dfs_url: Schema.optional(
-    HttpUrl.annotations({
+    endpointUrl("expected the account's DFS endpoint, such as https://contosolake.dfs.core.windows.net").annotations({
       description:
         "The account's DFS endpoint, when it cannot be found from account_url or the connection string (a private endpoint, an emulator). Used for directories and renames when hierarchical_namespace is true.",
       examples: ["https://contosolake.dfs.core.windows.net"]

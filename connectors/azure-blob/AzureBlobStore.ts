@@ -21,30 +21,41 @@ const secret = (description: string, example: string) =>
     description
   })
 
-/** Container names as the service takes them: 3 to 63 lowercase letters, digits and single hyphens. */
-export const ContainerName = Schema.String.pipe(
-  Schema.pattern(/^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$/, {
-    message: () => "a container name: 3 to 63 lowercase letters, digits and single hyphens, such as sales-2026"
-  })
-)
+/**
+ * Names of containers (and of ADLS file systems, which are containers) as the service
+ * takes them: 3 to 63 lowercase letters, digits and single hyphens.
+ */
+export const containerNamed = (what: string) =>
+  Schema.String.pipe(
+    Schema.pattern(/^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$/, {
+      message: () => `${what}: 3 to 63 lowercase letters, digits and single hyphens, such as sales-2026`
+    })
+  )
+
+export const ContainerName = containerNamed("a container name")
+
+/**
+ * An endpoint of the account: an http(s) URL without a query or credentials (a SAS goes
+ * in `sas_token`, where it is kept secret). `expected` is the message for anything else.
+ */
+export const endpointUrl = (expected: string) =>
+  Schema.String.pipe(
+    Schema.filter(
+      (text) => {
+        const url = URL.canParse(text) ? new URL(text) : undefined
+        if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) return expected
+        if (url.search !== "" || url.username !== "" || url.password !== "") {
+          return "give the URL without a query or credentials: a SAS goes in sas_token"
+        }
+        return undefined
+      },
+      { jsonSchema: {} }
+    )
+  )
 
 export const AzureBlobStoreConfig = Schema.Struct({
   account_url: Schema.optional(
-    Schema.String.pipe(
-      Schema.filter(
-        (text) => {
-          const url = URL.canParse(text) ? new URL(text) : undefined
-          if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
-            return "expected the account's blob endpoint, such as https://contosodata.blob.core.windows.net"
-          }
-          if (url.search !== "" || url.username !== "" || url.password !== "") {
-            return "give the URL without a query or credentials: a SAS goes in sas_token"
-          }
-          return undefined
-        },
-        { jsonSchema: {} }
-      )
-    ).annotations({
+    endpointUrl("expected the account's blob endpoint, such as https://contosodata.blob.core.windows.net").annotations({
       description:
         "The account's blob endpoint (an emulator's is http://127.0.0.1:10000/devstoreaccount1). Give it with one way to sign in: account_name and account_key, sas_token, or default_credential.",
       examples: ["https://contosodata.blob.core.windows.net"]

@@ -175,6 +175,24 @@ describe("adls source", () => {
       })
       expect(decoded.hierarchical_namespace).toBe(true)
       expect(blobStoreConfig(decoded).account_url).toBe("https://contosolake.blob.core.windows.net")
+      // dfs_url is an endpoint as account_url is: http(s), without a query or credentials.
+      const dfsUrl = (dfs_url: string) =>
+        Schema.decodeUnknownEither(StoreConfigSchema)({
+          account_url: "http://127.0.0.1:1/x",
+          dfs_url,
+          default_credential: true
+        })
+      expect(dfsUrl("ftp://lake")).toMatchObject({
+        left: {
+          message: expect.stringContaining("expected the account's DFS endpoint, such as https://contosolake.dfs")
+        }
+      })
+      expect(dfsUrl("https://lake.dfs.core.windows.net?sig=x")).toMatchObject({
+        left: {
+          message: expect.stringContaining("give the URL without a query or credentials: a SAS goes in sas_token")
+        }
+      })
+      expect(dfsUrl("http://127.0.0.1:1/x")).toMatchObject({ right: { dfs_url: "http://127.0.0.1:1/x" } })
       expect(
         Schema.decodeUnknownEither(AdlsDatasetConfig)({ file_system: "sales", directory: "a/../b" })
       ).toMatchObject({
