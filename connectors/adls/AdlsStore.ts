@@ -24,7 +24,9 @@ import {
   codeOf,
   containerNamed,
   endpointUrl,
+  NETWORK_CODES,
   openAccount,
+  shortened,
   statusOf
 } from "../azure-blob/AzureBlobStore.js"
 
@@ -128,23 +130,10 @@ export interface Lake {
   readonly describe: (error: unknown, action: string, fileSystem: string, path?: string) => string
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "REQUEST_SEND_ERROR"
-])
-
 /** Long paths (up to 1,024 characters) are cut in messages. */
 const shownPath = (fileSystem: string, path: string | undefined): string => {
   if (path === undefined || path === "") return `file system ${fileSystem}`
-  const full = `${fileSystem}/${path}`
-  return `path ${full.length <= 200 ? full : `${full.slice(0, 120)}… (${full.length} characters)`}`
+  return `path ${shortened(`${fileSystem}/${path}`)}`
 }
 
 /** Why a DFS request failed, for the codes only the DFS endpoint gives; the others as the Blob endpoint tells them. */

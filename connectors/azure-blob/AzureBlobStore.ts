@@ -229,7 +229,8 @@ export const statusOf = (error: unknown): number | undefined => asServiceError(e
 /** The service's error code (`BlobNotFound`, `LeaseAlreadyPresent`…), when it gave one. */
 export const codeOf = (error: unknown): string | undefined => asServiceError(error).code
 
-const NETWORK_CODES = new Set([
+/** Codes of a request that did not reach the service (no HTTP status). */
+export const NETWORK_CODES: ReadonlySet<string> = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
   "ENOTFOUND",
@@ -254,11 +255,11 @@ const CHANGED = new Set(["ConditionNotMet", "SourceConditionNotMet", "TargetCond
 const BAD_NAME = new Set(["InvalidResourceName", "OutOfRangeInput", "InvalidUri"])
 
 /** Long names (a blob name may have 1,024 characters) are cut in messages. */
-const shown = (name: string): string =>
+export const shortened = (name: string): string =>
   name.length <= 200 ? name : `${name.slice(0, 120)}… (${name.length} characters)`
 
 export const describePlace = (place: BlobPlace): string =>
-  place.blob === undefined ? `container ${place.container}` : `blob ${shown(`${place.container}/${place.blob}`)}`
+  place.blob === undefined ? `container ${place.container}` : `blob ${shortened(`${place.container}/${place.blob}`)}`
 
 const authReason = (auth: Auth, now: number): string => {
   switch (auth.kind) {
