@@ -50,9 +50,8 @@ import {
   checkInPlace,
   fail,
   ignoreMissing,
-  isCommitted,
   listEntries,
-  openWriter,
+  sessionOf,
   stagingOf
 } from "../azure-blob/internal/TargetWriter.js"
 import type { PlannedPath } from "./internal/RenamePlan.js"
@@ -207,24 +206,10 @@ const openSession = (
     const publishing = config.hierarchical_namespace
       ? byRenames(yield* Effect.mapError(openLake(config, account), opened))
       : byCopies
-    const targetOf = (config: AdlsTargetConfig): Target => {
-      const folder = (config.directory ?? "").replace(/^\/+/, "").replace(/\/+$/, "")
-      const prefix = folder === "" ? "" : `${folder}/`
-      return {
-        account,
-        store: context.store,
-        shown: `${config.file_system}/${prefix}`,
-        container: config.file_system,
-        prefix,
-        words: inLakeTerms,
-        publishing
-      }
-    }
-    return {
-      describeTarget: (config) => targetOf(config).shown,
-      files: { open: (config, options) => openWriter(targetOf(config), options) },
-      isCommitted: (config, runId) => isCommitted(targetOf(config), runId)
-    }
+    return sessionOf<AdlsTargetConfig>({ account, store: context.store, words: inLakeTerms, publishing }, (target) => ({
+      container: target.file_system,
+      folder: target.directory
+    }))
   })
 
 export const adlsSink: SinkConnector<AdlsStoreConfig, AdlsTargetConfig> = {

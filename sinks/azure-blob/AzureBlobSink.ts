@@ -32,10 +32,9 @@ import {
   checkInPlace,
   copyFromUrl,
   exists,
-  isCommitted,
   listEntries,
-  openWriter,
   remove,
+  sessionOf,
   sinkError,
   stagingOf
 } from "./internal/TargetWriter.js"
@@ -130,24 +129,10 @@ const openSession = (
       openAccount(config, context.store),
       (error) => new SinkError({ store: context.store, message: error.message })
     )
-    const targetOf = (config: AzureBlobTargetConfig): Target => {
-      const folder = (config.path ?? "").replace(/^\/+/, "").replace(/\/+$/, "")
-      const prefix = folder === "" ? "" : `${folder}/`
-      return {
-        account,
-        store: context.store,
-        shown: `${config.container}/${prefix}`,
-        container: config.container,
-        prefix,
-        words: (message) => message,
-        publishing: byCopies
-      }
-    }
-    return {
-      describeTarget: (config) => targetOf(config).shown,
-      files: { open: (config, options) => openWriter(targetOf(config), options) },
-      isCommitted: (config, runId) => isCommitted(targetOf(config), runId)
-    }
+    return sessionOf<AzureBlobTargetConfig>(
+      { account, store: context.store, words: (message) => message, publishing: byCopies },
+      (target) => ({ container: target.container, folder: target.path })
+    )
   })
 
 export const azureBlobSink: SinkConnector<AzureBlobStoreConfig, AzureBlobTargetConfig> = {

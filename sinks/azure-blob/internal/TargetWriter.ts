@@ -32,6 +32,7 @@ import type {
   Delivery,
   FileToWrite,
   FileWriter,
+  SinkSession,
   WriteMode,
   WriteOptions,
   WrittenFile
@@ -299,7 +300,7 @@ const checkPath = (target: Target, path: string): Effect.Effect<void, SinkError>
 const isAzureBlobError = (error: unknown): error is AzureBlobError =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "AzureBlobError"
 
-export const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWriter, SinkError, Scope.Scope> =>
+const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWriter, SinkError, Scope.Scope> =>
   Effect.gen(function* () {
     if (options.runId.includes("/") || blobPathProblem(options.runId) !== undefined) {
       return yield* fail(target, `run id ${options.runId} cannot name ${target.words("a blob folder")}`)
@@ -401,7 +402,7 @@ export const openWriter = (target: Target, options: WriteOptions): Effect.Effect
  * True once the run's manifest exists, or once its commit record does: a decided commit,
  * completed here under the lock, or by the writer holding it.
  */
-export const isCommitted = (target: Target, runId: string): Effect.Effect<boolean, SinkError> =>
+const isCommitted = (target: Target, runId: string): Effect.Effect<boolean, SinkError> =>
   Effect.scoped(
     Effect.gen(function* () {
       if ((yield* readManifest(target, manifestName(target, runId))) !== undefined) return true
@@ -411,3 +412,24 @@ export const isCommitted = (target: Target, runId: string): Effect.Effect<boolea
       return true
     })
   )
+
+/**
+ * The session of a sink over targets that `locate` names as a container and a folder of
+ * it (with or without `/` at either end; none for the whole container).
+ */
+export const sessionOf = <T>(
+  sink: Pick<Target, "account" | "store" | "words" | "publishing">,
+  locate: (config: T) => { readonly container: string; readonly folder: string | undefined }
+): SinkSession<T> => {
+  const targetOf = (config: T): Target => {
+    const { container, folder } = locate(config)
+    const trimmed = (folder ?? "").replace(/^\/+/, "").replace(/\/+$/, "")
+    const prefix = trimmed === "" ? "" : `${trimmed}/`
+    return { ...sink, shown: `${container}/${prefix}`, container, prefix }
+  }
+  return {
+    describeTarget: (config) => targetOf(config).shown,
+    files: { open: (config, options) => openWriter(targetOf(config), options) },
+    isCommitted: (config, runId) => isCommitted(targetOf(config), runId)
+  }
+}
