@@ -5,52 +5,30 @@
  * last one looks through every response body of the suite for a store's secret.
  */
 import { expect, layer } from "@effect/vitest"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import { Api } from "../../../runtime/api/Api.js"
-import type { Client } from "../../../runtime/api/Client.js"
 import { WRITE_ONLY } from "../../../runtime/api/Redact.js"
 import { openGate } from "../../fixtures/plugins/gate-plugin.js"
-import { bearer, layer as serviceLayer, Service } from "./ApiSupport.js"
+import { Accounts, ended, failure, headers, layerWithAccounts, Service } from "./Harness.js"
 
 const SECRET_PASSWORD = "s3cret-pw-7f1c"
 const SECRET_URL = `postgres://ferry:${SECRET_PASSWORD}@db.contoso.example:5432/sales`
 
-/** What an error response of the typed client was: its class, code and path. */
-const failure = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.flip(effect), (error) => ({
-    tag: error._tag,
-    code: "code" in error ? error.code : undefined,
-    path: "path" in error ? error.path : undefined,
-    message: "message" in error ? String(error.message) : ""
-  }))
-
 const clients = Effect.gen(function* () {
   const service = yield* Service
+  const tokens = yield* Accounts
   return {
     service,
-    operator: yield* service.client(service.tokens.operator),
-    contoso: yield* service.client(service.tokens.contoso),
-    fabrikam: yield* service.client(service.tokens.fabrikam),
-    northwind: yield* service.client(service.tokens.northwind),
+    tokens,
+    operator: yield* service.client(tokens.operator),
+    contoso: yield* service.client(tokens.contoso),
+    fabrikam: yield* service.client(tokens.fabrikam),
+    northwind: yield* service.client(tokens.northwind),
     anonymous: yield* service.client()
   }
 })
 
-/** Polls the run until it has ended. */
-const ended = (client: Client, subscription: string, runId: string) =>
-  client.runs.get({ path: { subscription, run_id: runId } }).pipe(
-    Effect.filterOrFail(
-      (run) => run.status !== "Queued" && run.status !== "InProgress",
-      () => "still going"
-    ),
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo(Duration.seconds(30))))
-  )
-
-const json = (token: string) => ({ ...bearer(token), "content-type": "application/json" })
-
-layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
+layer(layerWithAccounts(), { excludeTestServices: true })("the API", (it) => {
   it.effect("401 without a token and with an unknown one, before anything else is looked at", () =>
     Effect.gen(function* () {
       const { anonymous, service } = yield* clients
@@ -60,7 +38,7 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
       })
       const unknown = yield* service.client("ferry_not-a-token")
       expect(yield* failure(unknown.stores.list({ urlParams: {} }))).toMatchObject({ tag: "Unauthorized" })
-      const raw = yield* service.fetch("/api/v1/shares/retail", { headers: bearer("nope") })
+      const raw = yield* service.fetch("/api/v1/shares/retail", { headers: headers("nope", false) })
       expect(raw.status).toBe(401)
       expect(JSON.parse(raw.body)).toEqual({
         error: { code: "unauthorized", message: "the bearer token is not known" }
@@ -180,7 +158,7 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
 
   it.effect("shares: create, 409 on a taken name, patch, schedule, read, list", () =>
     Effect.gen(function* () {
-      const { contoso, service } = yield* clients
+      const { contoso, service, tokens } = yield* clients
       const share = yield* contoso.shares.create({
         payload: { name: "retail", description: "Customers, refreshed daily.", terms: "Forecasting only." }
       })
@@ -202,7 +180,7 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
       // The typed client refuses to send what the Schema refuses: sent as it is.
       const both = yield* service.fetch("/api/v1/shares/retail/schedule", {
         method: "PUT",
-        headers: json(service.tokens.contoso),
+        headers: headers(tokens.contoso),
         body: JSON.stringify({ every: "day", cron: "* * * * *" })
       })
       expect(both.status).toBe(400)
@@ -219,9 +197,9 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
 
   it.effect("400 with the path: an unknown field and a wrong type, at any depth, and invalid JSON", () =>
     Effect.gen(function* () {
-      const { service } = yield* clients
+      const { service, tokens } = yield* clients
       const post = (body: string) =>
-        service.fetch("/api/v1/shares", { method: "POST", headers: json(service.tokens.contoso), body })
+        service.fetch("/api/v1/shares", { method: "POST", headers: headers(tokens.contoso), body })
       const unknown = yield* post(JSON.stringify({ name: "x", descripton: "typo" }))
       expect(unknown.status).toBe(400)
       expect(JSON.parse(unknown.body).error).toMatchObject({ code: "invalid_request", path: "descripton" })
@@ -230,7 +208,7 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
       expect(JSON.parse(wrong.body).error).toMatchObject({ code: "invalid_request", path: "kind" })
       const nested = yield* service.fetch("/api/v1/shares/retail/datasets/customers", {
         method: "PUT",
-        headers: json(service.tokens.contoso),
+        headers: headers(tokens.contoso),
         body: JSON.stringify({
           source: { store: "src", table: "c.csv" },
           incremental: { cursor: "u", key: ["id"], extra: 1 }
@@ -239,7 +217,7 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
       expect(JSON.parse(nested.body).error).toMatchObject({ path: "incremental.extra" })
       const item = yield* service.fetch("/api/v1/shares/retail/datasets/customers", {
         method: "PUT",
-        headers: json(service.tokens.contoso),
+        headers: headers(tokens.contoso),
         body: JSON.stringify({ source: { store: "src", table: "c.csv" }, columns: ["id", 7] })
       })
       expect(JSON.parse(item.body).error).toMatchObject({ path: "columns[1]" })
@@ -248,10 +226,10 @@ layer(serviceLayer(), { excludeTestServices: true })("the API", (it) => {
       expect(JSON.parse(invalid.body)).toEqual({
         error: { code: "invalid_request", message: "the body is not valid JSON" }
       })
-      const query = yield* service.fetch("/api/v1/shares?limit=0", { headers: bearer(service.tokens.contoso) })
+      const query = yield* service.fetch("/api/v1/shares?limit=0", { headers: headers(tokens.contoso, false) })
       expect(query.status).toBe(400)
       expect(JSON.parse(query.body).error).toMatchObject({ path: "limit" })
-      const route = yield* service.fetch("/api/v1/nowhere", { headers: bearer(service.tokens.contoso) })
+      const route = yield* service.fetch("/api/v1/nowhere", { headers: headers(tokens.contoso, false) })
       expect(route.status).toBe(404)
       expect(JSON.parse(route.body).error.code).toBe("not_found")
     })

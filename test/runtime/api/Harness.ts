@@ -4,9 +4,10 @@
  * dropped afterwards). The API server, the planner, the executor and the metrics, with
  * the gated test store among the connectors; invitations mailed to an in-process SMTP
  * server, or (without one) their accept tokens returned. No accounts: an operator token
- * only, made as `ferry token create --operator` makes it; the rest goes through the API.
- * Beside the typed client, raw requests for what it cannot send, the stores themselves
- * (to check what a request left behind), and every response body received.
+ * only, made as `ferry token create --operator` makes it; the rest goes through the API
+ * (or, with `layerWithAccounts`, contoso, fabrikam and northwind are made first, each
+ * with a token). Beside the typed client, raw requests for what it cannot send, the
+ * stores themselves (to check what a request left behind), and every response body received.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -154,6 +155,47 @@ export const layer = (options: HarnessOptions = {}): Layer.Layer<Service> =>
         }).pipe(Effect.orDie)
       ).pipe(Layer.provide(Layer.orDie(server)), Layer.provide(quiet))
     })
+  )
+
+/** The tokens of the accounts `layerWithAccounts` makes, and the operator's. */
+export interface AccountTokens {
+  readonly operator: string
+  readonly contoso: string
+  readonly fabrikam: string
+  readonly northwind: string
+}
+
+export class Accounts extends Context.Tag("test/api/Accounts")<Accounts, AccountTokens>() {}
+
+/**
+ * The harness with the accounts contoso (data@contoso.example), fabrikam
+ * (ops@fabrikam.example) and northwind (no address) made in the control store, each with
+ * a token, as `ferry apply` and `ferry token create` make them.
+ */
+export const layerWithAccounts = (options: HarnessOptions = {}): Layer.Layer<Service | Accounts> =>
+  Layer.provideMerge(
+    Layer.effect(
+      Accounts,
+      Effect.gen(function* () {
+        const { control, operatorToken } = yield* Service
+        const tokenOf = (account: string) =>
+          Effect.gen(function* () {
+            const secret = makeSecret()
+            yield* control.createToken(CONFIG_ACTOR, { secretHash: hashSecret(secret), account })
+            return secret
+          })
+        yield* control.putAccount(CONFIG_ACTOR, { name: "contoso", email: "data@contoso.example" })
+        yield* control.putAccount(CONFIG_ACTOR, { name: "fabrikam", email: "ops@fabrikam.example" })
+        yield* control.putAccount(CONFIG_ACTOR, { name: "northwind" })
+        return {
+          operator: operatorToken,
+          contoso: yield* tokenOf("contoso"),
+          fabrikam: yield* tokenOf("fabrikam"),
+          northwind: yield* tokenOf("northwind")
+        }
+      }).pipe(Effect.orDie)
+    ),
+    layer(options)
   )
 
 /** Polls the run until it has ended. */

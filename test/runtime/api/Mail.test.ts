@@ -4,19 +4,9 @@
  * gets no mail, and the provider the token.
  */
 import { expect, layer } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { layerSmtp } from "../../../runtime/service/SmtpMailer.js"
 import type { TestSmtp } from "../../support/smtp.js"
-import { smtpServer } from "../../support/smtp.js"
-import { layer as serviceLayer, Service } from "./ApiSupport.js"
-
-class Smtp extends Context.Tag("test/api/Smtp")<Smtp, TestSmtp>() {}
-
-const withMail = Layer.unwrapScoped(
-  Effect.map(smtpServer(), (smtp) => Layer.merge(serviceLayer(layerSmtp(smtp.options)), Layer.succeed(Smtp, smtp)))
-)
+import { Accounts, layerWithAccounts, Service } from "./Harness.js"
 
 /** The accept token of the last mail to this address. */
 const mailedToken = (smtp: TestSmtp, to: string) => {
@@ -26,13 +16,14 @@ const mailedToken = (smtp: TestSmtp, to: string) => {
   return match[1]
 }
 
-layer(withMail, { excludeTestServices: true })("invitations by mail", (it) => {
+layer(layerWithAccounts({ mail: true }), { excludeTestServices: true })("invitations by mail", (it) => {
   it.effect("mailed to the invitee's address, with the share's details; the response keeps the token out", () =>
     Effect.gen(function* () {
       const service = yield* Service
-      const smtp = yield* Smtp
-      const contoso = yield* service.client(service.tokens.contoso)
-      const fabrikam = yield* service.client(service.tokens.fabrikam)
+      const tokens = yield* Accounts
+      const smtp = service.smtp!
+      const contoso = yield* service.client(tokens.contoso)
+      const fabrikam = yield* service.client(tokens.fabrikam)
       yield* contoso.stores.put({ path: { store: "src" }, payload: { type: "local", root: "./src" } })
       yield* contoso.shares.create({
         payload: { name: "retail", description: "Customers.", terms: "Forecasting only." }
@@ -72,9 +63,10 @@ layer(withMail, { excludeTestServices: true })("invitations by mail", (it) => {
   it.effect("an address no account has: accepted with the mailed token; a resend makes the old token useless", () =>
     Effect.gen(function* () {
       const service = yield* Service
-      const smtp = yield* Smtp
-      const contoso = yield* service.client(service.tokens.contoso)
-      const northwind = yield* service.client(service.tokens.northwind)
+      const tokens = yield* Accounts
+      const smtp = service.smtp!
+      const contoso = yield* service.client(tokens.contoso)
+      const northwind = yield* service.client(tokens.northwind)
       const invitation = yield* contoso.invitations.create({
         path: { share: "retail" },
         payload: { to: "buyer@elsewhere.example" }
@@ -99,8 +91,9 @@ layer(withMail, { excludeTestServices: true })("invitations by mail", (it) => {
   it.effect("an account without an address gets no mail: the provider gets the token", () =>
     Effect.gen(function* () {
       const service = yield* Service
-      const smtp = yield* Smtp
-      const contoso = yield* service.client(service.tokens.contoso)
+      const tokens = yield* Accounts
+      const smtp = service.smtp!
+      const contoso = yield* service.client(tokens.contoso)
       const before = smtp.mails.length
       const invitation = yield* contoso.invitations.create({ path: { share: "retail" }, payload: { to: "northwind" } })
       expect(invitation.accept_token).toMatch(/^ferry_inv_/)
