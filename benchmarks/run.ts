@@ -9,6 +9,8 @@
  *   npm run bench -- --postgres --clean
  *   npm run bench -- --api [--repeat N] [--duration S] [--connections N] [--databases sqlite,postgres]
  *                    [--jobs http,scheduler] [--url postgres://…]
+ *   npm run bench -- --azure [--repeat N] [--jobs blob-copy,blob-stream,pg-to-blob] [--gib N] [--rows N]
+ *                    [--scale-check] [--url postgres://…]
  *
  * Files: CSV → Parquet and Parquet → CSV against DuckDB, a folder copy against
  * coreutils' `cp -r` (DuckDB cannot copy files), and the start-up cost of both on a
@@ -24,6 +26,12 @@
  * seeded with 1,000 shares and 10,000 runs, loaded by autocannon beside a minimal
  * `node:http` peer answering the same JSON (list shares, get a share, list runs, get a
  * run); and the scheduler queueing the runs of 1,000 scheduled subscriptions at a tick.
+ *
+ * Azure Blob Storage (`--azure`, against Azurite started with its data on disk): 1 GiB in
+ * 200 blobs copied between two containers server-side and streamed through Ferry, each
+ * beside a minimal @azure/storage-blob script doing the same copy; the PostgreSQL
+ * benchmark's table into a Parquet blob against into a local Parquet file.
+ * `--scale-check` compares peak RSS at 0.25 and 1 GiB, and at N and 5×N rows.
  *
  * Figures are printed as a table and written as JSON to benchmarks/results/. See
  * benchmarks/README.md.
@@ -55,6 +63,8 @@ import type { ApiJob } from "./internal/ApiBenchmark.js"
 import { API_DATABASES, API_JOBS, apiBenchmark } from "./internal/ApiBenchmark.js"
 import type { DatabaseKind } from "./internal/ApiReport.js"
 import { memoryLines, requestRatios, requestTable, schedulerTable, times } from "./internal/ApiReport.js"
+import type { AzureJobName } from "./internal/AzureBenchmark.js"
+import { AZURE_JOBS, azureBenchmark, azureLines } from "./internal/AzureBenchmark.js"
 
 const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const dataDir = path.join(repository, "benchmarks", ".data")
@@ -79,6 +89,8 @@ const { values: flags } = parseArgs({
     duration: { type: "string", default: "5" },
     connections: { type: "string", default: "10" },
     databases: { type: "string" },
+    azure: { type: "boolean", default: false },
+    gib: { type: "string", default: "1" },
     help: { type: "boolean", default: false }
   }
 })
@@ -212,13 +224,13 @@ interface Session {
   readonly close: () => void
 }
 
-const openSession = async (peerThreads: number | undefined): Promise<Session> => {
+const openSession = async (peerThreads: number | undefined, benchmark = "transfer-core"): Promise<Session> => {
   const startedAt = new Date()
   const loadStart = os.loadavg()
   const runsDir = path.join(dataDir, "runs")
   fs.mkdirSync(runsDir, { recursive: true })
   log(
-    `Ferry transfer-core benchmark, ${startedAt.toISOString()}: ${os.cpus().length} CPUs, ` +
+    `Ferry ${benchmark} benchmark, ${startedAt.toISOString()}: ${os.cpus().length} CPUs, ` +
       `load average ${loadStart.map((value) => value.toFixed(2)).join(" ")}`
   )
   log(
@@ -462,6 +474,49 @@ const apiBenchmarkMode = async () => {
   )
 }
 
+/** Blob copies against the Azure SDK, and PostgreSQL into a Parquet blob against into a local file, on Azurite. */
+const azureBenchmarkMode = async () => {
+  const repeat = positiveInteger("repeat", flags.repeat ?? "1")
+  const jobs = listOf<AzureJobName>("job", flags.jobs, AZURE_JOBS)
+  const rows = positiveInteger("rows", flags.rows ?? "2000000")
+  const gib = Number(flags.gib)
+  if (!(gib > 0)) throw new BenchmarkError({ message: `--gib takes a positive number, got ${flags.gib}` })
+  const scale = flags["scale-check"]
+  const client = await connect(flags.url)
+  const session = await openSession(undefined, "Azure Blob Storage")
+  try {
+    const results = await azureBenchmark({
+      env: session.env,
+      dataDir,
+      url: flags.url,
+      client,
+      repeat,
+      jobs,
+      scale,
+      blobs: 200,
+      bytes: Math.round((gib * 2 ** 30) / 4) * 4,
+      rows,
+      log
+    })
+    log("")
+    log(table(results.results))
+    log("")
+    for (const line of ratioLines(results.results)) log(line)
+    for (const line of azureLines(results)) log(line)
+    writeResults(
+      session,
+      scale ? "azure-scale-check" : "azure",
+      rows,
+      repeat,
+      { gib, ...results, ratios: ratios(results.results) },
+      "azure-blob"
+    )
+  } finally {
+    session.close()
+    await client.end()
+  }
+}
+
 const main = async () => {
   if (flags.help) {
     log(
@@ -473,7 +528,13 @@ const main = async () => {
     )
     return
   }
-  await (flags.api ? apiBenchmarkMode() : flags.postgres ? postgresBenchmark() : filesBenchmark())
+  await (flags.azure
+    ? azureBenchmarkMode()
+    : flags.api
+      ? apiBenchmarkMode()
+      : flags.postgres
+        ? postgresBenchmark()
+        : filesBenchmark())
 }
 
 main().catch((error: unknown) => {

@@ -25,6 +25,9 @@ export type JobName =
   | "pg-to-parquet"
   | "pg-to-postgres"
   | "pg-incremental"
+  | "blob-copy"
+  | "blob-stream"
+  | "pg-to-blob"
 
 /**
  * bin/ferry.js, run as `npm ci` leaves it: compiled (dist/). The sources may change
