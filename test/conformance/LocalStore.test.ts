@@ -1,6 +1,5 @@
 /** The local store passes the conformance suites: tables in CSV, Parquet and JSON Lines part files, and folders of files. */
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
@@ -9,12 +8,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { LocalDatasetConfig, localSource } from "../../connectors/local/LocalSource.js"
 import type { Column } from "../../core/Types.js"
-import { typeName } from "../../core/Types.js"
 import type { FormatName } from "../../sinks/formats/Format.js"
 import { formatNamed } from "../../sinks/formats/Formats.js"
 import { localSink } from "../../sinks/local/LocalSink.js"
 import type { FileSpec, TableSpec } from "./index.js"
-import { batchOf, collect, rowsOf, sinkConformance, sourceConformance } from "./index.js"
+import { batchOf, collect, columnTypesOf, readWholeTable, sinkConformance, sourceConformance } from "./index.js"
 
 /** A fresh folder, removed when the test's scope closes. */
 const freshRoot = Effect.acquireRelease(
@@ -29,7 +27,7 @@ const tableDataset = (name: FormatName, folder: string, columns: ReadonlyArray<C
   Schema.decodeUnknownSync(LocalDatasetConfig)({
     table: `${folder}/`,
     format: name,
-    ...(name === "parquet" ? {} : { column_types: Object.fromEntries(columns.map((c) => [c.name, typeName(c.type)])) })
+    ...columnTypesOf(name, columns)
   })
 
 /** The rows as part files of `pageRows` rows each, in one folder. */
@@ -113,22 +111,7 @@ for (const name of ["csv", "parquet", "jsonl"] as const) {
       Effect.gen(function* () {
         const session = yield* localSource.open(store.config, store.context)
         const dataset = tableDataset(name, target.path, columns)
-        const description = yield* session.describe(dataset)
-        const described = description.kind === "table" ? description.columns : []
-        const pages = yield* collect(
-          session.readTable!(dataset, {
-            dataset: "read-back",
-            mode: "full",
-            after: Option.none(),
-            columns: Option.none(),
-            filter: Option.none(),
-            incremental: Option.none()
-          })
-        )
-        return rowsOf(
-          described,
-          pages.map((page) => page.batch)
-        )
+        return yield* readWholeTable(session, dataset)
       })
   })
 }

@@ -1,14 +1,17 @@
 /**
  * Rows in and out of batches, for the conformance suites and the tests of connectors:
- * build a batch from plain rows, read batches back into rows, and compare rows as
- * text so that NaN, bigints, bytes and lists compare exactly.
+ * build a batch from plain rows, read batches (or a whole table dataset) back into rows,
+ * and compare rows as text so that NaN, bigints, bytes and lists compare exactly.
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Batch } from "../../core/Batch.js"
 import { BatchBuilder, batchReaders } from "../../core/Batch.js"
+import type { SourceSession } from "../../core/Source.js"
 import type { Column, LogicalType } from "../../core/Types.js"
+import { typeName } from "../../core/Types.js"
 import type { Value } from "../../core/Values.js"
 import { daysFromCivil, formatText } from "../../core/Values.js"
 
@@ -44,6 +47,37 @@ export const sortedText = (columns: ReadonlyArray<Column>, rows: ReadonlyArray<R
 
 export const collect = <A, E, R>(stream: Stream.Stream<A, E, R>): Effect.Effect<ReadonlyArray<A>, E, R> =>
   Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+
+/**
+ * Every row of a table dataset, read whole through a source session in the columns it
+ * describes: what a file sink's `readBack` gives, reading its target as a source.
+ */
+export const readWholeTable = <D, W>(session: SourceSession<D, W>, dataset: D) =>
+  Effect.gen(function* () {
+    const description = yield* session.describe(dataset)
+    const described = description.kind === "table" ? description.columns : []
+    const pages = yield* collect(
+      session.readTable!(dataset, {
+        dataset: "read-back",
+        mode: "full",
+        after: Option.none(),
+        columns: Option.none(),
+        filter: Option.none(),
+        incremental: Option.none()
+      })
+    )
+    return rowsOf(
+      described,
+      pages.map((page) => page.batch)
+    )
+  })
+
+/**
+ * The `column_types` a file table dataset of this format needs to read `columns` back
+ * with their types: none for Parquet, which carries them.
+ */
+export const columnTypesOf = (format: string, columns: ReadonlyArray<Column>) =>
+  format === "parquet" ? {} : { column_types: Object.fromEntries(columns.map((c) => [c.name, typeName(c.type)])) }
 
 const day = daysFromCivil
 const micros = (days: number, micro: bigint) => BigInt(days) * 86_400_000_000n + micro

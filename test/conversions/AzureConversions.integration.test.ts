@@ -20,15 +20,14 @@ import { DuckDBInstance } from "@duckdb/node-api"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { parse } from "csv-parse/sync"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { AzureBlobManifest } from "../../sinks/azure-blob/AzureBlobSink.js"
-import { runOnce, shareConfig, workspace } from "../runtime/RunSupport.js"
+import type { Ran } from "../runtime/RunSupport.js"
+import { datasetsOf, runOnce, shareConfig, workspace } from "../runtime/RunSupport.js"
 import type { Azurite } from "../support/azurite.js"
-import { blobContents, container, DEV_ACCOUNT, DEV_KEY, putBlobs, startAzurite } from "../support/azurite.js"
+import { container, keyStoreLine, manifestsOf, publishedBlobs, putBlobs, startAzurite } from "../support/azurite.js"
 import type { TestDatabase } from "../support/postgres.js"
 import { createDatabase } from "../support/postgres.js"
 
@@ -46,43 +45,16 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex")
 
 /** A blob store line of a share config, signed with the development key. */
-const blobStore = (name: string, account: string) =>
-  `${name}: { type: azure_blob, account: ${account}, account_url: "${azurite.url}", account_name: ${DEV_ACCOUNT}, account_key: "${DEV_KEY}", max_tries: 2, retry_delay_ms: 20 }`
+const blobStore = (name: string, account: string) => keyStoreLine(azurite, name, account)
 
 const pgStore = (name: string, account: string) =>
   `${name}: { type: postgres, url: "${database.url}", account: ${account} }`
 
-interface Outcome {
-  readonly dataset: string
-  readonly status: string
-  readonly mode: string
-  readonly files: number
-  readonly rows: number
-  readonly message?: string
-}
-
 /** Each dataset's outcome, by name. */
-const outcomes = (ran: { results: ReadonlyArray<{ datasets: ReadonlyArray<unknown> }> }) =>
-  Object.fromEntries(
-    (ran.results.flatMap((result) => result.datasets) as ReadonlyArray<Outcome>).map((outcome) => [
-      outcome.dataset,
-      outcome
-    ])
-  )
+const outcomes = (ran: Ran) => Object.fromEntries(datasetsOf(ran).map((outcome) => [outcome.dataset, outcome]))
 
 /** The files a consumer sees under a target folder of a container, by path, without Ferry's bookkeeping. */
-const published = async (bucket: string, folder: string) =>
-  new Map(
-    [...(await blobContents(azurite, bucket, folder)).entries()]
-      .map(([name, bytes]) => [name.slice(folder.length), bytes] as const)
-      .filter(([name]) => !name.startsWith("_ferry/"))
-  )
-
-/** The manifests of a target folder, oldest run first (run ids are UUID v7s, ordered by time). */
-const manifestsOf = async (bucket: string, folder: string) =>
-  [...(await blobContents(azurite, bucket, `${folder}_ferry/manifests/`)).entries()]
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([, bytes]) => Schema.decodeUnknownSync(Schema.parseJson(AzureBlobManifest))(bytes.toString("utf8")))
+const published = (bucket: string, folder: string) => publishedBlobs(azurite, bucket, folder)
 
 /** Blob times are whole seconds and a listing leaves out the second the service is in: wait past it. */
 const settle = Effect.sleep(2_100)
@@ -311,7 +283,7 @@ describe("Azure Blob Storage conversions through the run path", () => {
       expect([copied.contentType, copied.metadata]).toEqual(["application/x-ferry-test", { origin: "lake" }])
 
       // Each run's manifest lists what it delivered: the second only the two changed or added files.
-      const blobRuns = yield* Effect.promise(() => manifestsOf(inbox, "from-blob/"))
+      const blobRuns = yield* Effect.promise(() => manifestsOf(azurite, inbox, "from-blob/"))
       expect(blobRuns.map((manifest) => [manifest.mode, manifest.copied_in_store])).toEqual([
         ["replace", 3],
         ["append", 2]
@@ -320,7 +292,7 @@ describe("Azure Blob Storage conversions through the run path", () => {
         ["b.bin", md5(blobs.get("b.bin")!)],
         ["d.bin", md5(blobs.get("d.bin")!)]
       ])
-      const localRuns = yield* Effect.promise(() => manifestsOf(inbox, "from-local/"))
+      const localRuns = yield* Effect.promise(() => manifestsOf(azurite, inbox, "from-local/"))
       expect(localRuns.map((manifest) => [manifest.mode, manifest.copied_in_store])).toEqual([
         ["replace", 0],
         ["append", 0]

@@ -15,7 +15,7 @@ import type { FerryConfig } from "../../config/FerryConfig.js"
 import { loadConfig } from "../../config/LoadConfig.js"
 import { builtins } from "../../runtime/Builtins.js"
 import * as Progress from "../../runtime/Progress.js"
-import type { RunOptions, RunResult } from "../../runtime/Run.js"
+import type { DatasetResult, RunOptions, RunResult } from "../../runtime/Run.js"
 import { runSnapshots } from "../../runtime/Run.js"
 import type { Checkpoint, PendingCommit } from "../../runtime/state/StateStore.js"
 import { layerSqlite, StateStore } from "../../runtime/state/StateStore.js"
@@ -103,6 +103,9 @@ export interface Ran {
   /** The progress display's lines. */
   readonly lines: ReadonlyArray<string>
 }
+
+/** The outcome of every dataset of the run, in order. */
+export const datasetsOf = (ran: Ran): ReadonlyArray<DatasetResult> => ran.results.flatMap((result) => result.datasets)
 
 /** Runs the snapshots once, as `ferry run` does, with `state` in place of the store's own layer if given. */
 export const runOnce = (

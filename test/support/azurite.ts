@@ -3,20 +3,30 @@
  * free port (`startAzurite` in beforeAll, `stop` in afterAll), keeping its data in memory,
  * or in a folder so that it can be stopped and started again with its data on the same
  * port. It serves the well-known development account; `container` makes a container for
- * one test and deletes it when the test's scope closes.
+ * one test and deletes it when the test's scope closes. Beside it, what the blob and
+ * ADLS tests share: store configs and share-config lines signed with the development
+ * key, blobs written with the times the service sets, and what a consumer of a target
+ * folder sees (its files, its manifests).
  */
 import { BlobServiceClient, ContainerSASPermissions, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { generateBlobSASQueryParameters } from "@azure/storage-blob"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { createRequire } from "node:module"
 import * as path from "node:path"
+import { AdlsStoreConfig } from "../../connectors/adls/AdlsStore.js"
 import type { AzureBlobStoreConfig } from "../../connectors/azure-blob/AzureBlobStore.js"
 import { AzureBlobStoreConfig as StoreConfigSchema } from "../../connectors/azure-blob/AzureBlobStore.js"
+import { AzureBlobManifest } from "../../sinks/azure-blob/AzureBlobSink.js"
+import type { FormatName } from "../../sinks/formats/Format.js"
+import { formatNamed } from "../../sinks/formats/Formats.js"
+import type { FileSpec, TableSpec } from "../conformance/index.js"
+import { batchOf, collect } from "../conformance/index.js"
 
 /** Azurite's development account and its published key. */
 export const DEV_ACCOUNT = "devstoreaccount1"
@@ -112,16 +122,31 @@ export const container = (azurite: Azurite): Effect.Effect<string, never, Scope.
     (name) => Effect.promise(() => azurite.service.getContainerClient(name).deleteIfExists())
   )
 
-/** A store config on the development account, signed with its key; retries kept short for tests. */
+/** A store's settings on the development account, signed with its key; retries kept short for tests. */
+const keyFields = (azurite: Azurite) => ({
+  account_url: azurite.url,
+  account_name: DEV_ACCOUNT,
+  account_key: DEV_KEY,
+  max_tries: 2,
+  retry_delay_ms: 20
+})
+
+/** A blob store config on the development account, signed with its key. */
 export const keyStore = (azurite: Azurite, extra: Record<string, unknown> = {}): AzureBlobStoreConfig =>
-  Schema.decodeUnknownSync(StoreConfigSchema)({
-    account_url: azurite.url,
-    account_name: DEV_ACCOUNT,
-    account_key: DEV_KEY,
-    max_tries: 2,
-    retry_delay_ms: 20,
-    ...extra
-  })
+  Schema.decodeUnknownSync(StoreConfigSchema)({ ...keyFields(azurite), ...extra })
+
+/** An ADLS store config on the development account, signed with its key (`extra` sets the namespace, dfs_url…). */
+export const lakeStore = (azurite: Azurite, extra: Record<string, unknown> = {}): AdlsStoreConfig =>
+  Schema.decodeUnknownSync(AdlsStoreConfig)({ ...keyFields(azurite), ...extra })
+
+/** The line of a share config's `stores:` for a store on Azurite, signed with the development key. */
+export const keyStoreLine = (
+  azurite: Azurite,
+  name: string,
+  account: string,
+  options: { readonly type?: "azure_blob" | "adls"; readonly extra?: string } = {}
+) =>
+  `${name}: { type: ${options.type ?? "azure_blob"}, account: ${account}, account_url: "${azurite.url}", account_name: ${DEV_ACCOUNT}, account_key: "${DEV_KEY}", max_tries: 2, retry_delay_ms: 20${options.extra ?? ""} }`
 
 /** A SAS of a container with these permissions (such as "rl"), valid until `expires`. */
 export const containerSas = (azurite: Azurite, container: string, permissions: string, expires: Date): string =>
@@ -167,3 +192,75 @@ export const blobContents = async (azurite: Azurite, container: string, prefix =
   }
   return contents
 }
+
+/** What a consumer sees in a target folder (ending in `/`): its files by path, with their content; no bookkeeping. */
+export const publishedBlobs = async (azurite: Azurite, container: string, folder: string) =>
+  new Map(
+    [...(await blobContents(azurite, container, folder)).entries()]
+      .filter(([name]) => !name.slice(folder.length).startsWith("_ferry/"))
+      .map(([name, bytes]) => [name.slice(folder.length), bytes] as const)
+  )
+
+/** What a consumer sees in a target folder (ending in `/`), as each file's path and SHA-256, in path order. */
+export const publishedHashes = async (azurite: Azurite, container: string, folder: string) =>
+  [...(await publishedBlobs(azurite, container, folder))]
+    .map(([path, bytes]) => [path, createHash("sha256").update(bytes).digest("hex")] as const)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+
+/** The manifests of a target folder (ending in `/`), in the order of their run ids. */
+export const manifestsOf = async (azurite: Azurite, container: string, folder: string) =>
+  [...(await blobContents(azurite, container, `${folder}_ferry/manifests/`)).values()].map((bytes) =>
+    Schema.decodeUnknownSync(Schema.parseJson(AzureBlobManifest))(bytes.toString("utf8"))
+  )
+
+const nextSecond = () => Effect.sleep(1_000 - (Date.now() % 1_000) + 30)
+
+/**
+ * The files under `docs/`, with modification times the service sets: each group of
+ * files sharing a `lastModified` is written at the start of a new second, again if it
+ * straddled two; then the service's clock is let past the last second. The times the
+ * files got, by path.
+ */
+export const writeInSeconds = (azurite: Azurite, container: string, files: ReadonlyArray<FileSpec>) =>
+  Effect.gen(function* () {
+    const client = azurite.service.getContainerClient(container)
+    const times = [...new Set(files.map((file) => file.lastModified))].sort((a, b) => a - b)
+    const modified = new Map<string, number>()
+    for (const time of times) {
+      const group = files.filter((file) => file.lastModified === time)
+      for (let attempt = 0; ; attempt++) {
+        yield* nextSecond()
+        const written = yield* Effect.promise(() =>
+          Promise.all(
+            group.map(async (file) => {
+              const done = await client.getBlockBlobClient(`docs/${file.path}`).uploadData(Buffer.from(file.content))
+              return [file.path, done.lastModified!.getTime()] as const
+            })
+          )
+        )
+        if (new Set(written.map(([, at]) => at)).size === 1 || attempt === 3) {
+          for (const [path, at] of written) modified.set(path, at)
+          break
+        }
+      }
+    }
+    yield* nextSecond()
+    return modified
+  })
+
+/** The rows as part blobs of the format, of `pageRows` rows each, under `table/`. */
+export const writeParts = (azurite: Azurite, container: string, name: FormatName, spec: TableSpec) =>
+  Effect.gen(function* () {
+    const format = formatNamed(name)
+    const options = Schema.decodeUnknownSync(format.options)({})
+    const client = azurite.service.getContainerClient(container)
+    const count = Math.max(1, Math.ceil(spec.rows.length / spec.pageRows))
+    for (let part = 0; part < count; part++) {
+      const rows = spec.rows.slice(part * spec.pageRows, (part + 1) * spec.pageRows)
+      const bytes = Buffer.concat(
+        yield* collect(format.encode(spec.columns, Stream.make(batchOf(spec.columns, rows)), options))
+      )
+      const blob = `table/part-${String(part).padStart(5, "0")}.${format.extensions[0]!}`
+      yield* Effect.promise(() => client.getBlockBlobClient(blob).uploadData(bytes))
+    }
+  })

@@ -17,15 +17,22 @@ import { AdlsDatasetConfig, adlsSource } from "../../../connectors/adls/AdlsSour
 import type { AdlsStoreConfig } from "../../../connectors/adls/AdlsStore.js"
 import { AdlsStoreConfig as StoreConfigSchema, blobStoreConfig } from "../../../connectors/adls/AdlsStore.js"
 import type { SourceError } from "../../../core/Errors.js"
-import { typeName } from "../../../core/Types.js"
 import { formatNamed } from "../../../sinks/formats/Formats.js"
 import { builtins } from "../../../runtime/Builtins.js"
 import { issuesOf } from "../../config/support.js"
-import type { FileSpec, TableSpec } from "../../conformance/index.js"
-import { batchOf, collect, column, sourceConformance } from "../../conformance/index.js"
-import { csvLines, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
+import { batchOf, collect, column, columnTypesOf, sourceConformance } from "../../conformance/index.js"
+import { csvLines, datasetsOf, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
 import type { Azurite } from "../../support/azurite.js"
-import { container, DEV_ACCOUNT, DEV_KEY, putBlobs, startAzurite } from "../../support/azurite.js"
+import {
+  container,
+  DEV_KEY,
+  keyStoreLine,
+  lakeStore,
+  putBlobs,
+  startAzurite,
+  writeInSeconds,
+  writeParts
+} from "../../support/azurite.js"
 
 let azurite: Azurite
 beforeAll(async () => {
@@ -37,87 +44,17 @@ afterAll(async () => {
 
 const context = { store: "lake", baseDir: "." }
 const store = (extra: Record<string, unknown> = {}): AdlsStoreConfig =>
-  Schema.decodeUnknownSync(StoreConfigSchema)({
-    account_url: azurite.url,
-    account_name: DEV_ACCOUNT,
-    account_key: DEV_KEY,
-    hierarchical_namespace: false,
-    max_tries: 2,
-    retry_delay_ms: 20,
-    ...extra
-  })
+  lakeStore(azurite, { hierarchical_namespace: false, ...extra })
 const dataset = (fields: Record<string, unknown>): DatasetConfig => Schema.decodeUnknownSync(AdlsDatasetConfig)(fields)
 
-const lakeLine = (extra = "") =>
-  `lake: { type: adls, account: contoso, account_url: "${azurite.url}", account_name: ${DEV_ACCOUNT}, account_key: "${DEV_KEY}", max_tries: 2, retry_delay_ms: 20${extra} }`
-
-const datasetsOf = (ran: { results: ReadonlyArray<{ datasets: ReadonlyArray<unknown> }> }) =>
-  ran.results.flatMap((result) => result.datasets) as ReadonlyArray<{
-    status: string
-    mode: string
-    files: number
-    rows: number
-    message?: string
-  }>
-
-const nextSecond = () => Effect.sleep(1_000 - (Date.now() % 1_000) + 30)
-
-/**
- * Files whose times the service sets: each group sharing a `lastModified` is written at
- * the start of a new second, again if it straddled two; then the service's clock is let
- * past the last second.
- */
-const writeInSeconds = (fileSystem: string, files: ReadonlyArray<FileSpec>) =>
-  Effect.gen(function* () {
-    const client = azurite.service.getContainerClient(fileSystem)
-    const times = [...new Set(files.map((file) => file.lastModified))].sort((a, b) => a - b)
-    const modified = new Map<string, number>()
-    for (const time of times) {
-      const group = files.filter((file) => file.lastModified === time)
-      for (let attempt = 0; ; attempt++) {
-        yield* nextSecond()
-        const written = yield* Effect.promise(() =>
-          Promise.all(
-            group.map(async (file) => {
-              const done = await client.getBlockBlobClient(`docs/${file.path}`).uploadData(Buffer.from(file.content))
-              return [file.path, done.lastModified!.getTime()] as const
-            })
-          )
-        )
-        if (new Set(written.map(([, at]) => at)).size === 1 || attempt === 3) {
-          for (const [path, at] of written) modified.set(path, at)
-          break
-        }
-      }
-    }
-    yield* nextSecond()
-    return modified
-  })
-
-/** The rows as CSV part files of `pageRows` rows each, under `table/`. */
-const writeParts = (fileSystem: string, spec: TableSpec) =>
-  Effect.gen(function* () {
-    const csv = formatNamed("csv")
-    const options = Schema.decodeUnknownSync(csv.options)({})
-    const client = azurite.service.getContainerClient(fileSystem)
-    const count = Math.max(1, Math.ceil(spec.rows.length / spec.pageRows))
-    for (let part = 0; part < count; part++) {
-      const rows = spec.rows.slice(part * spec.pageRows, (part + 1) * spec.pageRows)
-      const bytes = Buffer.concat(
-        yield* collect(csv.encode(spec.columns, Stream.make(batchOf(spec.columns, rows)), options))
-      )
-      yield* Effect.promise(() =>
-        client.getBlockBlobClient(`table/part-${String(part).padStart(5, "0")}.csv`).uploadData(bytes)
-      )
-    }
-  })
+const lakeLine = (extra = "") => keyStoreLine(azurite, "lake", "contoso", { type: "adls", extra })
 
 sourceConformance("adls (csv, hierarchical_namespace: false)", {
   connector: adlsSource,
   table: (spec) =>
     Effect.gen(function* () {
       const fileSystem = yield* container(azurite)
-      yield* writeParts(fileSystem, spec)
+      yield* writeParts(azurite, fileSystem, "csv", spec)
       return {
         config: store(),
         context,
@@ -126,14 +63,14 @@ sourceConformance("adls (csv, hierarchical_namespace: false)", {
           directory: "table/",
           kind: "table",
           format: "csv",
-          column_types: Object.fromEntries(spec.columns.map((c) => [c.name, typeName(c.type)]))
+          ...columnTypesOf("csv", spec.columns)
         })
       }
     }),
   files: (files) =>
     Effect.gen(function* () {
       const fileSystem = yield* container(azurite)
-      const modified = yield* writeInSeconds(fileSystem, files)
+      const modified = yield* writeInSeconds(azurite, fileSystem, files)
       return { config: store(), context, dataset: dataset({ file_system: fileSystem, directory: "docs" }), modified }
     })
 })

@@ -22,7 +22,7 @@ import { formatNamed } from "../../../sinks/formats/Formats.js"
 import { localSink } from "../../../sinks/local/LocalSink.js"
 import { azureBlobSink } from "../../../sinks/azure-blob/AzureBlobSink.js"
 import { batchOf, collect, column } from "../../conformance/index.js"
-import { csvLines, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
+import { csvLines, datasetsOf, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
 import type { Azurite } from "../../support/azurite.js"
 import {
   blobContents,
@@ -31,6 +31,7 @@ import {
   DEV_ACCOUNT,
   DEV_KEY,
   keyStore,
+  keyStoreLine,
   putBlobs,
   sasStore,
   startAzurite
@@ -50,18 +51,6 @@ const settle = Effect.sleep(1_100)
 const dataset = (fields: Record<string, unknown>): DatasetConfig =>
   Schema.decodeUnknownSync(AzureBlobDatasetConfig)(fields)
 const open = (config: AzureBlobStoreConfig = keyStore(azurite)) => azureBlobSource.open(config, context)
-
-const keyStoreLine = (name: string, account: string) =>
-  `${name}: { type: azure_blob, account: ${account}, account_url: "${azurite.url}", account_name: ${DEV_ACCOUNT}, account_key: "${DEV_KEY}", max_tries: 2, retry_delay_ms: 20 }`
-
-const datasetsOf = (ran: { results: ReadonlyArray<{ datasets: ReadonlyArray<unknown> }> }) =>
-  ran.results.flatMap((result) => result.datasets) as ReadonlyArray<{
-    status: string
-    mode: string
-    files: number
-    rows: number
-    message?: string
-  }>
 
 /** The blob's bytes as the source reads them, and the listed entries of its dataset. */
 const readAll = <W>(session: SourceSession<DatasetConfig, W>, folder: DatasetConfig) =>
@@ -107,7 +96,7 @@ describe("azure_blob source", () => {
       )
       const space = workspace(
         shareConfig({
-          stores: [keyStoreLine("lake", "contoso")],
+          stores: [keyStoreLine(azurite, "lake", "contoso")],
           datasets: [
             `{ name: customers, source: { store: lake, container: ${bucket}, blob: exports/customers.csv, kind: table } }`,
             `{ name: orders, source: { store: lake, container: ${bucket}, prefix: orders, kind: table } }`
@@ -193,7 +182,7 @@ describe("azure_blob source", () => {
       )
       const space = workspace(
         shareConfig({
-          stores: [keyStoreLine("lake", "contoso")],
+          stores: [keyStoreLine(azurite, "lake", "contoso")],
           datasets: [`{ name: docs, source: { store: lake, container: ${bucket}, prefix: docs } }`],
           mappings: ["docs: { store: out, path: docs/ }"]
         })

@@ -9,24 +9,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { AdlsStoreConfig } from "../../../connectors/adls/AdlsStore.js"
-import { AdlsStoreConfig as StoreConfigSchema } from "../../../connectors/adls/AdlsStore.js"
 import type { SinkError } from "../../../core/Errors.js"
 import type { FileWriter } from "../../../core/Sink.js"
 import type { AdlsTargetConfig } from "../../../sinks/adls/AdlsSink.js"
 import { adlsSink } from "../../../sinks/adls/AdlsSink.js"
-import { AzureBlobManifest } from "../../../sinks/azure-blob/AzureBlobSink.js"
-import { runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
+import { datasetsOf, runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
 import type { Azurite } from "../../support/azurite.js"
 import {
   blobContents,
   container,
   containerSas,
-  DEV_ACCOUNT,
   DEV_KEY,
+  keyStoreLine,
+  lakeStore as lakeKeyStore,
+  manifestsOf,
+  publishedBlobs,
   putBlobs,
   startAzurite
 } from "../../support/azurite.js"
@@ -47,15 +47,7 @@ afterAll(async () => {
 const context = { store: "lake", baseDir: "." }
 
 const lakeStore = (extra: Record<string, unknown> = {}): AdlsStoreConfig =>
-  Schema.decodeUnknownSync(StoreConfigSchema)({
-    account_url: azurite.url,
-    dfs_url: dfs.url,
-    account_name: DEV_ACCOUNT,
-    account_key: DEV_KEY,
-    max_tries: 2,
-    retry_delay_ms: 20,
-    ...extra
-  })
+  lakeKeyStore(azurite, { dfs_url: dfs.url, ...extra })
 
 const openWriter = (
   target: AdlsTargetConfig,
@@ -87,10 +79,7 @@ const deliver = (
 /** What a consumer sees in a target directory: its files by path, with their content as text; no bookkeeping. */
 const published = async (fileSystem: string, directory: string) =>
   Object.fromEntries(
-    [...(await blobContents(azurite, fileSystem, directory)).entries()]
-      .filter(([name]) => !name.slice(directory.length).startsWith("_ferry/"))
-      .map(([name, bytes]) => [name.slice(directory.length), bytes.toString("utf8")] as const)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
+    [...(await publishedBlobs(azurite, fileSystem, directory))].map(([path, bytes]) => [path, bytes.toString("utf8")])
   )
 
 /** The DFS requests served since `from`, as `operation path` lines (renames with their source). */
@@ -104,11 +93,7 @@ const dfsSince = (from: number) =>
     )
 
 const manifestOf = async (fileSystem: string, directory: string, runId: string) =>
-  Schema.decodeUnknownSync(Schema.parseJson(AzureBlobManifest))(
-    (await blobContents(azurite, fileSystem, `${directory}_ferry/manifests/${runId}.json`))
-      .get(`${directory}_ferry/manifests/${runId}.json`)!
-      .toString("utf8")
-  )
+  (await manifestsOf(azurite, fileSystem, directory)).find((manifest) => manifest.run_id === runId)!
 
 describe("adls sink with a hierarchical namespace (Blob endpoint: Azurite; DFS endpoint: a fake)", () => {
   it.scopedLive("publishes by renames: nothing visible before the commit, a new directory in one rename", () =>
@@ -231,11 +216,10 @@ describe("adls sink with a hierarchical namespace (Blob endpoint: Azurite; DFS e
         ])
       )
       const sas = containerSas(azurite, lake, "racwdl", new Date(Date.now() + 3_600_000))
-      const keys = `account_name: ${DEV_ACCOUNT}, account_key: "${DEV_KEY}", max_tries: 2, retry_delay_ms: 20`
       const space = workspace(
         shareConfig({
           stores: [
-            `blobs: { type: azure_blob, account: contoso, account_url: "${azurite.url}", ${keys} }`,
+            keyStoreLine(azurite, "blobs", "contoso"),
             // The lake signs in with a SAS of its file system, on both endpoints.
             `lake: { type: adls, account: fabrikam, account_url: "${azurite.url}", dfs_url: "${dfs.url}", sas_token: "${sas}", max_tries: 2, retry_delay_ms: 20 }`
           ],
@@ -247,8 +231,7 @@ describe("adls sink with a hierarchical namespace (Blob endpoint: Azurite; DFS e
       yield* Effect.sleep(1_100)
       const start = dfs.requests.length
       const ran = yield* runOnce(space)
-      const datasets = ran.results.flatMap((result) => result.datasets)
-      expect(datasets).toMatchObject([
+      expect(datasetsOf(ran)).toMatchObject([
         { status: "succeeded", files: 2, message: "copied inside the store: 2 files, 0 B through Ferry" }
       ])
       expect(yield* Effect.promise(() => published(lake, "received/docs/"))).toEqual({

@@ -7,18 +7,14 @@
  */
 import { afterAll, beforeAll } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { createHash } from "node:crypto"
 import { AdlsDatasetConfig, adlsSource } from "../../../connectors/adls/AdlsSource.js"
-import { AdlsStoreConfig } from "../../../connectors/adls/AdlsStore.js"
-import { typeName } from "../../../core/Types.js"
 import { adlsSink } from "../../../sinks/adls/AdlsSink.js"
 import type { FormatName } from "../../../sinks/formats/Format.js"
 import { formatNamed } from "../../../sinks/formats/Formats.js"
-import { collect, rowsOf, sinkConformance } from "../../conformance/index.js"
+import { columnTypesOf, readWholeTable, sinkConformance } from "../../conformance/index.js"
 import type { Azurite } from "../../support/azurite.js"
-import { blobContents, DEV_ACCOUNT, DEV_KEY, startAzurite } from "../../support/azurite.js"
+import { lakeStore, publishedHashes, startAzurite } from "../../support/azurite.js"
 import type { FakeDfs } from "../../support/fakeDfs.js"
 import { startFakeDfs } from "../../support/fakeDfs.js"
 
@@ -46,28 +42,17 @@ for (const [name, hierarchical] of [
   sinkConformance(`adls (${name}, hierarchical_namespace: ${hierarchical})`, {
     connector: adlsSink,
     store: Effect.sync(() => ({
-      config: Schema.decodeUnknownSync(AdlsStoreConfig)({
-        account_url: azurite.url,
+      config: lakeStore(azurite, {
         ...(hierarchical ? { dfs_url: dfs.url } : {}),
         hierarchical_namespace: hierarchical,
-        account_name: DEV_ACCOUNT,
-        account_key: DEV_KEY,
         // Small blocks, so that parts span several staged blocks.
-        block_size_kib: 16,
-        max_tries: 2,
-        retry_delay_ms: 20
+        block_size_kib: 16
       }),
       context
     })),
     target: (_store, target) => ({ file_system: FILE_SYSTEM, directory: `${name}-${++targets}/${target}` }),
     format: { format: formatNamed(name), options: optionsOf(name) },
-    published: (_store, target) =>
-      Effect.promise(async () =>
-        [...(await blobContents(azurite, FILE_SYSTEM, `${target.directory}/`)).entries()]
-          .filter(([path]) => !path.includes("/_ferry/"))
-          .map(([path, bytes]) => [path, createHash("sha256").update(bytes).digest("hex")])
-          .sort()
-      ),
+    published: (_store, target) => Effect.promise(() => publishedHashes(azurite, FILE_SYSTEM, `${target.directory}/`)),
     readBack: (store, target, columns) =>
       Effect.gen(function* () {
         const session = yield* adlsSource.open(store.config, store.context)
@@ -76,26 +61,9 @@ for (const [name, hierarchical] of [
           directory: target.directory,
           kind: "table",
           format: name,
-          ...(name === "parquet"
-            ? {}
-            : { column_types: Object.fromEntries(columns.map((c) => [c.name, typeName(c.type)])) })
+          ...columnTypesOf(name, columns)
         })
-        const description = yield* session.describe(dataset)
-        const described = description.kind === "table" ? description.columns : []
-        const pages = yield* collect(
-          session.readTable!(dataset, {
-            dataset: "read-back",
-            mode: "full",
-            after: Option.none(),
-            columns: Option.none(),
-            filter: Option.none(),
-            incremental: Option.none()
-          })
-        )
-        return rowsOf(
-          described,
-          pages.map((page) => page.batch)
-        )
+        return yield* readWholeTable(session, dataset)
       })
   })
 }

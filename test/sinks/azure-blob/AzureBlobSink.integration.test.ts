@@ -8,7 +8,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
@@ -20,16 +19,18 @@ import type { SinkError } from "../../../core/Errors.js"
 import type { FileWriter } from "../../../core/Sink.js"
 import { ProgressDisplay } from "../../../runtime/Progress.js"
 import type { AzureBlobTargetConfig } from "../../../sinks/azure-blob/AzureBlobSink.js"
-import { AzureBlobManifest, azureBlobSink } from "../../../sinks/azure-blob/AzureBlobSink.js"
-import { runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
+import { azureBlobSink } from "../../../sinks/azure-blob/AzureBlobSink.js"
+import { datasetsOf, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
 import type { Azurite } from "../../support/azurite.js"
 import {
   blobContents,
   container,
   containerSas,
-  DEV_ACCOUNT,
   DEV_KEY,
   keyStore,
+  keyStoreLine,
+  manifestsOf,
+  publishedBlobs,
   putBlobs,
   sasStore,
   startAzurite
@@ -45,33 +46,6 @@ afterAll(async () => {
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 const context = { store: "inbox", baseDir: "." }
-
-/** A store line of a share config for Azurite, signed with the development key. */
-const keyStoreLine = (name: string, account: string, target = azurite) =>
-  `${name}: { type: azure_blob, account: ${account}, account_url: "${target.url}", account_name: ${DEV_ACCOUNT}, account_key: "${DEV_KEY}", max_tries: 2, retry_delay_ms: 20 }`
-
-const datasetsOf = (ran: { results: ReadonlyArray<{ datasets: ReadonlyArray<unknown> }> }) =>
-  ran.results.flatMap((result) => result.datasets) as ReadonlyArray<{
-    status: string
-    files: number
-    bytes: number
-    rows: number
-    message?: string
-  }>
-
-/** The manifests of a blob target folder, by run id. */
-const manifestsOf = async (bucket: string, folder: string) =>
-  [...(await blobContents(azurite, bucket, `${folder}_ferry/manifests/`)).values()].map((bytes) =>
-    Schema.decodeUnknownSync(Schema.parseJson(AzureBlobManifest))(bytes.toString("utf8"))
-  )
-
-/** What a consumer sees in a target folder: its files by path, with their content; no bookkeeping. */
-const published = async (bucket: string, folder: string, target = azurite) =>
-  new Map(
-    [...(await blobContents(target, bucket, folder)).entries()]
-      .filter(([name]) => !name.slice(folder.length).startsWith("_ferry/"))
-      .map(([name, bytes]) => [name.slice(folder.length), bytes] as const)
-  )
 
 const openWriter = (
   config: AzureBlobStoreConfig,
@@ -101,7 +75,7 @@ describe("azure_blob sink", () => {
       const space = workspace(
         shareConfig({
           stores: [
-            keyStoreLine("lake", "contoso"),
+            keyStoreLine(azurite, "lake", "contoso"),
             `inbox: { type: azure_blob, account: fabrikam, account_url: "${azurite.url}", sas_token: "${sas}", max_tries: 2, retry_delay_ms: 20 }`
           ],
           datasets: [`{ name: docs, source: { store: lake, container: ${source}, prefix: docs } }`],
@@ -114,12 +88,12 @@ describe("azure_blob sink", () => {
       expect(datasetsOf(ran)).toMatchObject([
         { status: "succeeded", files: 3, message: "copied inside the store: 3 files, 0 B through Ferry" }
       ])
-      const delivered = yield* Effect.promise(() => published(target, "received/"))
+      const delivered = yield* Effect.promise(() => publishedBlobs(azurite, target, "received/"))
       expect([...delivered.keys()].sort()).toEqual(["a.txt", "deep/b.bin", "empty.txt"])
       for (const [name, bytes] of blobs.slice(0, 3)) {
         expect(sha256(delivered.get(name.slice("docs/".length))!)).toBe(sha256(bytes))
       }
-      const [manifest] = yield* Effect.promise(() => manifestsOf(target, "received/"))
+      const [manifest] = yield* Effect.promise(() => manifestsOf(azurite, target, "received/"))
       expect(manifest).toMatchObject({ run_id: ran.results[0]!.runId, copied_in_store: 3, bytes: 70_005 })
       // MD5s as the service keeps them; no SHA-256, which would need the bytes.
       const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex")
@@ -140,7 +114,7 @@ describe("azure_blob sink", () => {
       const bucket = yield* container(azurite)
       const space = workspace(
         shareConfig({
-          stores: [keyStoreLine("inbox", "fabrikam"), keyStoreLine("lake", "contoso")],
+          stores: [keyStoreLine(azurite, "inbox", "fabrikam"), keyStoreLine(azurite, "lake", "contoso")],
           datasets: [
             "{ name: docs, source: { store: src, files: docs } }",
             `{ name: back, source: { store: lake, container: ${bucket}, prefix: inbox } }`
@@ -161,7 +135,7 @@ describe("azure_blob sink", () => {
       const docs = datasetsOf(first).find((_, i) => i === 0)!
       expect(docs).toMatchObject({ status: "succeeded", files: 3, bytes: big.length + 5 })
       expect(docs.message).toBeUndefined()
-      const delivered = yield* Effect.promise(() => published(bucket, "inbox/"))
+      const delivered = yield* Effect.promise(() => publishedBlobs(azurite, bucket, "inbox/"))
       expect(new Map([...delivered].map(([name, bytes]) => [name, sha256(bytes)]))).toEqual(
         new Map([
           ["a.csv", sha256(Buffer.from("id\n1\n"))],
@@ -169,7 +143,7 @@ describe("azure_blob sink", () => {
           ["zero.txt", sha256(new Uint8Array(0))]
         ])
       )
-      const [manifest] = yield* Effect.promise(() => manifestsOf(bucket, "inbox/"))
+      const [manifest] = yield* Effect.promise(() => manifestsOf(azurite, bucket, "inbox/"))
       expect(manifest!.files.find((file) => file.path === "sub/big.bin")).toMatchObject({
         bytes: big.length,
         sha256: sha256(big)
@@ -289,11 +263,11 @@ describe("azure_blob sink", () => {
       expect(yield* session.isCommitted(target, "run-9")).toBe(false)
       yield* Effect.promise(() => putBlobs(azurite, bucket, [["t/_ferry/commits/run-9.json", JSON.stringify(record)]]))
       expect(yield* session.isCommitted(target, "run-9")).toBe(true)
-      const delivered = yield* Effect.promise(() => published(bucket, "t/"))
+      const delivered = yield* Effect.promise(() => publishedBlobs(azurite, bucket, "t/"))
       expect([...delivered].map(([name, bytes]) => [name, bytes.toString()])).toEqual([["new.txt", "new"]])
-      expect((yield* Effect.promise(() => manifestsOf(bucket, "t/"))).map((manifest) => manifest.run_id)).toEqual([
-        "run-9"
-      ])
+      expect(
+        (yield* Effect.promise(() => manifestsOf(azurite, bucket, "t/"))).map((manifest) => manifest.run_id)
+      ).toEqual(["run-9"])
       const left = yield* Effect.promise(() => blobContents(azurite, bucket, "t/_ferry/"))
       expect([...left.keys()].filter((name) => !name.endsWith("/lock"))).toEqual(["t/_ferry/manifests/run-9.json"])
     })
@@ -357,7 +331,7 @@ describe("azure_blob sink when the service stops", () => {
       yield* Effect.promise(() => emulator.service.getContainerClient("inbox").create())
       const space = workspace(
         shareConfig({
-          stores: [keyStoreLine("inbox", "fabrikam", emulator)],
+          stores: [keyStoreLine(emulator, "inbox", "fabrikam")],
           datasets: ["{ name: docs, source: { store: src, files: docs } }"],
           mappings: ["docs: { store: inbox, container: inbox, path: docs/ }"]
         })
@@ -391,13 +365,13 @@ describe("azure_blob sink when the service stops", () => {
       expect(outcome!.message).toContain("cannot be reached (ECONNREFUSED)")
 
       yield* Effect.promise(() => emulator.start())
-      expect(yield* Effect.promise(() => published("inbox", "docs/", emulator))).toEqual(new Map())
+      expect(yield* Effect.promise(() => publishedBlobs(emulator, "inbox", "docs/"))).toEqual(new Map())
       const staged = yield* Effect.promise(() => blobContents(emulator, "inbox", "docs/_ferry/tmp/"))
       expect(staged.size).toBeGreaterThan(0)
 
       const next = yield* runOnce(space)
       expect(datasetsOf(next)).toMatchObject([{ status: "succeeded", files: 12 }])
-      const delivered = yield* Effect.promise(() => published("inbox", "docs/", emulator))
+      const delivered = yield* Effect.promise(() => publishedBlobs(emulator, "inbox", "docs/"))
       expect(delivered.size).toBe(12)
       expect(delivered.get("f07.txt")!.toString()).toBe("file 7\n".repeat(1000))
       expect([...(yield* Effect.promise(() => blobContents(emulator, "inbox", "docs/_ferry/tmp/"))).keys()]).toEqual([])
