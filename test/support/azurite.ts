@@ -1,15 +1,16 @@
 /**
  * Azurite, the Blob Storage emulator, for the tests: a child process per test file on a
- * free port (`startAzurite` in beforeAll, `stop` in afterAll), keeping its data in memory,
- * or in a folder so that it can be stopped and started again with its data on the same
- * port. It serves the well-known development account; `container` makes a container for
- * one test and deletes it when the test's scope closes. Beside it, what the blob and
- * ADLS tests share: store configs and share-config lines signed with the development
- * key, blobs written with the times the service sets, and what a consumer of a target
- * folder sees (its files, its manifests).
+ * free port (`azuriteForTests`; or `startAzurite` and `stop`), keeping its data in
+ * memory, or in a folder so that it can be stopped and started again with its data on
+ * the same port. It serves the well-known development account; `container` makes a
+ * container for one test and deletes it when the test's scope closes. Beside it, what
+ * the blob and ADLS tests share: store configs and share-config lines signed with the
+ * development key, blobs written with the times the service sets, and what a consumer
+ * of a target folder sees (its files, its manifests).
  */
 import { BlobServiceClient, ContainerSASPermissions, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { generateBlobSASQueryParameters } from "@azure/storage-blob"
+import { afterAll, beforeAll } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -108,6 +109,41 @@ export const startAzurite = async (options: { readonly location?: string } = {})
     start: async () => {
       running = await launch(port, options.location)
     }
+  }
+}
+
+/**
+ * Azurite for the tests of one file: started before them, stopped after them. The value
+ * stands for the running emulator, to be used in the tests (and in hooks registered after
+ * this call), not while the file is being collected.
+ */
+export const azuriteForTests = (): Azurite => {
+  let started: Azurite | undefined
+  beforeAll(async () => {
+    started = await startAzurite()
+  })
+  afterAll(async () => {
+    await started?.stop()
+  })
+  const running = (): Azurite => {
+    if (started === undefined) throw new Error("Azurite runs only while the file's tests do")
+    return started
+  }
+  return {
+    get port() {
+      return running().port
+    },
+    get url() {
+      return running().url
+    },
+    get service() {
+      return running().service
+    },
+    get credential() {
+      return running().credential
+    },
+    stop: () => running().stop(),
+    start: () => running().start()
   }
 }
 

@@ -22,6 +22,7 @@
  * `/FILESYSTEM/PATH`, as on a real account's DFS endpoint. Anything else it answers
  * 400 UnsupportedOperation, so that a test fails loudly if the sink starts to use it.
  */
+import { afterAll, beforeAll } from "@effect/vitest"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -68,6 +69,34 @@ class Failure extends Error {
 }
 
 const parentOf = (path: string) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "")
+
+/**
+ * The fake over `azurite` for the tests of one file: started before them (after
+ * Azurite, when `azuriteForTests` was called first), closed after them.
+ */
+export const fakeDfsForTests = (azurite: Azurite): FakeDfs => {
+  let started: FakeDfs | undefined
+  beforeAll(async () => {
+    started = await startFakeDfs(azurite)
+  })
+  afterAll(async () => {
+    await started?.close()
+  })
+  const running = (): FakeDfs => {
+    if (started === undefined) throw new Error("the fake DFS endpoint runs only while the file's tests do")
+    return started
+  }
+  return {
+    get url() {
+      return running().url
+    },
+    get requests() {
+      return running().requests
+    },
+    failWhen: (when) => running().failWhen(when),
+    close: () => running().close()
+  }
+}
 
 export const startFakeDfs = async (azurite: Azurite): Promise<FakeDfs> => {
   const requests: Array<DfsRequest> = []

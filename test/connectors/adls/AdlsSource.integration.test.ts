@@ -5,7 +5,7 @@
  * namespace lists through the Blob endpoint left out, the store's settings checked
  * before anything opens, and the errors a user meets, told in a data lake's words.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -22,25 +22,18 @@ import { builtins } from "../../../runtime/Builtins.js"
 import { issuesOf } from "../../config/support.js"
 import { batchOf, collect, column, columnTypesOf, sourceConformance } from "../../conformance/index.js"
 import { csvLines, datasetsOf, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
-import type { Azurite } from "../../support/azurite.js"
 import {
   container,
   DEV_KEY,
   keyStoreLine,
   lakeStore,
   putBlobs,
-  startAzurite,
+  azuriteForTests,
   writeInSeconds,
   writeParts
 } from "../../support/azurite.js"
 
-let azurite: Azurite
-beforeAll(async () => {
-  azurite = await startAzurite()
-})
-afterAll(async () => {
-  await azurite.stop()
-})
+const azurite = azuriteForTests()
 
 const context = { store: "lake", baseDir: "." }
 const store = (extra: Record<string, unknown> = {}): AdlsStoreConfig =>

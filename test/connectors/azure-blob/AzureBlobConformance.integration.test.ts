@@ -3,21 +3,14 @@
  * Parquet and JSON Lines part blobs under a prefix, and folders of blobs, whose
  * modification times the service sets (the fixture writes them second by second).
  */
-import { afterAll, beforeAll } from "@effect/vitest"
+import {} from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { AzureBlobDatasetConfig, azureBlobSource } from "../../../connectors/azure-blob/AzureBlobSource.js"
 import { columnTypesOf, sourceConformance } from "../../conformance/index.js"
-import type { Azurite } from "../../support/azurite.js"
-import { container, keyStore, startAzurite, writeInSeconds, writeParts } from "../../support/azurite.js"
+import { container, keyStore, azuriteForTests, writeInSeconds, writeParts } from "../../support/azurite.js"
 
-let azurite: Azurite
-beforeAll(async () => {
-  azurite = await startAzurite()
-})
-afterAll(async () => {
-  await azurite.stop()
-})
+const azurite = azuriteForTests()
 
 const context = { store: "lake", baseDir: "." }
 

@@ -4,7 +4,7 @@
  * last one, a blob rewritten while it is copied (streamed or server-side), and the
  * errors a user meets.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -23,7 +23,6 @@ import { localSink } from "../../../sinks/local/LocalSink.js"
 import { azureBlobSink } from "../../../sinks/azure-blob/AzureBlobSink.js"
 import { batchOf, collect, column } from "../../conformance/index.js"
 import { csvLines, datasetsOf, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
-import type { Azurite } from "../../support/azurite.js"
 import {
   blobContents,
   container,
@@ -34,16 +33,10 @@ import {
   keyStoreLine,
   putBlobs,
   sasStore,
-  startAzurite
+  azuriteForTests
 } from "../../support/azurite.js"
 
-let azurite: Azurite
-beforeAll(async () => {
-  azurite = await startAzurite()
-})
-afterAll(async () => {
-  await azurite.stop()
-})
+const azurite = azuriteForTests()
 
 const context = { store: "lake", baseDir: "." }
 /** Listings of files leave out the second the service's clock is in: wait until it is over. */

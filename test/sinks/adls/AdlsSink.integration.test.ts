@@ -7,7 +7,7 @@
  * service's answers right, not how a real account behaves (docs/adls.md says what only
  * real Azure can show).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -17,7 +17,6 @@ import type { FileWriter } from "../../../core/Sink.js"
 import type { AdlsTargetConfig } from "../../../sinks/adls/AdlsSink.js"
 import { adlsSink } from "../../../sinks/adls/AdlsSink.js"
 import { datasetsOf, runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
-import type { Azurite } from "../../support/azurite.js"
 import {
   blobContents,
   container,
@@ -28,21 +27,12 @@ import {
   manifestsOf,
   publishedBlobs,
   putBlobs,
-  startAzurite
+  azuriteForTests
 } from "../../support/azurite.js"
-import type { FakeDfs } from "../../support/fakeDfs.js"
-import { startFakeDfs } from "../../support/fakeDfs.js"
+import { fakeDfsForTests } from "../../support/fakeDfs.js"
 
-let azurite: Azurite
-let dfs: FakeDfs
-beforeAll(async () => {
-  azurite = await startAzurite()
-  dfs = await startFakeDfs(azurite)
-})
-afterAll(async () => {
-  await dfs.close()
-  await azurite.stop()
-})
+const azurite = azuriteForTests()
+const dfs = fakeDfsForTests(azurite)
 
 const context = { store: "lake", baseDir: "." }
 

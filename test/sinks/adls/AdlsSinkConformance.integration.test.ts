@@ -5,7 +5,7 @@
  * handler of test/support/fakeDfs.ts for the renames (Azurite has no DFS endpoint). The
  * formats are the blob store's and pass its own suite; one each here.
  */
-import { afterAll, beforeAll } from "@effect/vitest"
+import { beforeAll } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { AdlsDatasetConfig, adlsSource } from "../../../connectors/adls/AdlsSource.js"
@@ -13,22 +13,14 @@ import { adlsSink } from "../../../sinks/adls/AdlsSink.js"
 import type { FormatName } from "../../../sinks/formats/Format.js"
 import { formatNamed } from "../../../sinks/formats/Formats.js"
 import { columnTypesOf, readWholeTable, sinkConformance } from "../../conformance/index.js"
-import type { Azurite } from "../../support/azurite.js"
-import { lakeStore, publishedHashes, startAzurite } from "../../support/azurite.js"
-import type { FakeDfs } from "../../support/fakeDfs.js"
-import { startFakeDfs } from "../../support/fakeDfs.js"
+import { lakeStore, publishedHashes, azuriteForTests } from "../../support/azurite.js"
+import { fakeDfsForTests } from "../../support/fakeDfs.js"
 
 const FILE_SYSTEM = "conformance"
-let azurite: Azurite
-let dfs: FakeDfs
+const azurite = azuriteForTests()
+const dfs = fakeDfsForTests(azurite)
 beforeAll(async () => {
-  azurite = await startAzurite()
-  dfs = await startFakeDfs(azurite)
   await azurite.service.getContainerClient(FILE_SYSTEM).create()
-})
-afterAll(async () => {
-  await dfs.close()
-  await azurite.stop()
 })
 
 const optionsOf = (name: FormatName) => Schema.decodeUnknownSync(formatNamed(name).options)({})

@@ -5,7 +5,7 @@
  * bounded, the publish protocol (lock, a decided commit completed after a crash), the
  * errors a user meets, and Azurite stopped in the middle of a run.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -21,7 +21,6 @@ import { ProgressDisplay } from "../../../runtime/Progress.js"
 import type { AzureBlobTargetConfig } from "../../../sinks/azure-blob/AzureBlobSink.js"
 import { azureBlobSink } from "../../../sinks/azure-blob/AzureBlobSink.js"
 import { datasetsOf, runOnce, shareConfig, tree, workspace } from "../../runtime/RunSupport.js"
-import type { Azurite } from "../../support/azurite.js"
 import {
   blobContents,
   container,
@@ -33,16 +32,11 @@ import {
   publishedBlobs,
   putBlobs,
   sasStore,
+  azuriteForTests,
   startAzurite
 } from "../../support/azurite.js"
 
-let azurite: Azurite
-beforeAll(async () => {
-  azurite = await startAzurite()
-})
-afterAll(async () => {
-  await azurite.stop()
-})
+const azurite = azuriteForTests()
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 const context = { store: "inbox", baseDir: "." }

@@ -2,7 +2,7 @@
  * The blob sink passes the sink conformance suite against Azurite, with tables arriving
  * as CSV, Parquet and JSON Lines parts, read back through the blob source.
  */
-import { afterAll, beforeAll } from "@effect/vitest"
+import { beforeAll } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { AzureBlobDatasetConfig, azureBlobSource } from "../../../connectors/azure-blob/AzureBlobSource.js"
@@ -10,17 +10,12 @@ import type { FormatName } from "../../../sinks/formats/Format.js"
 import { formatNamed } from "../../../sinks/formats/Formats.js"
 import { azureBlobSink } from "../../../sinks/azure-blob/AzureBlobSink.js"
 import { columnTypesOf, readWholeTable, sinkConformance } from "../../conformance/index.js"
-import type { Azurite } from "../../support/azurite.js"
-import { keyStore, publishedHashes, startAzurite } from "../../support/azurite.js"
+import { keyStore, publishedHashes, azuriteForTests } from "../../support/azurite.js"
 
 const BUCKET = "conformance"
-let azurite: Azurite
+const azurite = azuriteForTests()
 beforeAll(async () => {
-  azurite = await startAzurite()
   await azurite.service.getContainerClient(BUCKET).create()
-})
-afterAll(async () => {
-  await azurite.stop()
 })
 
 const optionsOf = (name: FormatName) => Schema.decodeUnknownSync(formatNamed(name).options)({})
