@@ -40,6 +40,7 @@ import type {
 import type { FileLocation, StoreContext } from "../../core/Source.js"
 import { isFerryInternal } from "../../connectors/local/LocalFiles.js"
 import { LocalStoreConfig, relativePosix, resolveInside, resolveRoot } from "../../connectors/local/LocalStore.js"
+import { isAlive } from "../internal/Processes.js"
 
 export const LocalTargetConfig = Schema.Struct({
   path: Schema.NonEmptyString.annotations({
@@ -166,15 +167,6 @@ const recover = (target: Target): Effect.Effect<void, SinkError> =>
       else await fs.rm(staging, { recursive: true, force: true })
     }
   })
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 /** How long an empty or torn lock file counts as being written rather than left by a crash. */
 const TORN_LOCK_MS = 10_000

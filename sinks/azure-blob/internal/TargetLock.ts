@@ -14,6 +14,7 @@ import { randomUUID } from "node:crypto"
 import * as os from "node:os"
 import type { BlobAccount, BlobPlace } from "../../../connectors/azure-blob/AzureBlobStore.js"
 import { AzureBlobError, codeOf, statusOf } from "../../../connectors/azure-blob/AzureBlobStore.js"
+import { isAlive } from "../../internal/Processes.js"
 
 const LEASE_SECONDS = 60
 const RENEW_EVERY = Duration.seconds(20)
@@ -27,15 +28,6 @@ export interface TargetLock {
 }
 
 export type LockOutcome = { readonly held: TargetLock } | { readonly busy: string }
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 interface Holder {
   readonly id?: string
