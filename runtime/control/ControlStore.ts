@@ -35,6 +35,20 @@ export type Actor =
   | { readonly kind: "config"; readonly file: string }
   | { readonly kind: "service" }
 
+/** How the audit log names an actor. */
+export const actorName = (actor: Actor): string => {
+  switch (actor.kind) {
+    case "account":
+      return actor.account
+    case "operator":
+      return "operator"
+    case "config":
+      return `config:${actor.file}`
+    case "service":
+      return "service"
+  }
+}
+
 /**
  * Who wrote a resource last as a whole: a config file being applied, or the API.
  * `ferry apply --prune` removes only resources of origin `config` that the file no longer names.

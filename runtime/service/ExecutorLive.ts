@@ -26,7 +26,7 @@ import * as Scope from "effect/Scope"
 import { v7 as uuidv7 } from "uuid"
 import type { FerryConfig } from "../../config/FerryConfig.js"
 import type { Actor, RunRequest, Subscription } from "../control/ControlStore.js"
-import { ConflictError, ControlStore, NotFoundError, subscriptionKey } from "../control/ControlStore.js"
+import { actorName, ConflictError, ControlStore, NotFoundError, subscriptionKey } from "../control/ControlStore.js"
 import * as Progress from "../Progress.js"
 import type { RunResult } from "../Run.js"
 import { describeFailure, runSubscription } from "../Run.js"
@@ -60,20 +60,11 @@ interface Going {
 
 const SERVICE: Actor = { kind: "service" }
 
-/** How the audit log and a request name whoever acted. */
-const actorName = (actor: Actor): string => {
-  switch (actor.kind) {
-    case "account":
-      return actor.account
-    case "operator":
-      return "operator"
-    case "config":
-      return `config:${actor.file}`
-    case "service":
-      // The service asks for runs only through its scheduler.
-      return "scheduler"
-  }
-}
+/**
+ * How a request and a cancellation name whoever acted: as the audit log does, but the
+ * service, which asks for runs only through its scheduler, as the scheduler.
+ */
+const requesterName = (actor: Actor): string => (actor.kind === "service" ? "scheduler" : actorName(actor))
 
 /** Run-path log lines, one per dataset that ends, annotated with the run. */
 const logDisplay = (runId: string, subscription: string) =>
@@ -313,7 +304,7 @@ export const make = (options: ExecutorOptions) =>
 
     const cancel: Executor["Type"]["cancel"] = (actor, runId) =>
       Effect.gen(function* () {
-        const reason = `canceled by ${actorName(actor)}`
+        const reason = `canceled by ${requesterName(actor)}`
         const running = going.get(runId)
         if (running !== undefined) {
           yield* interrupt(running, reason)
@@ -346,7 +337,7 @@ export const make = (options: ExecutorOptions) =>
           }
         }
         const running = goingOf(key)
-        if (running !== undefined) yield* interrupt(running, `canceled by ${actorName(actor)}`)
+        if (running !== undefined) yield* interrupt(running, `canceled by ${requesterName(actor)}`)
       })
 
     const synchronize: Executor["Type"]["synchronize"] = (actor, request) =>
@@ -379,7 +370,7 @@ export const make = (options: ExecutorOptions) =>
           subscription: request.subscription,
           mode: request.mode,
           requestedAt: yield* now,
-          requestedBy: actorName(actor)
+          requestedBy: requesterName(actor)
         })
         queuedHere++
         yield* signal

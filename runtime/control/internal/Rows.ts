@@ -257,20 +257,6 @@ export const toAuditEntry = (row: typeof AuditRow.Type, accounts: ReadonlyArray<
   ...optional("detail", row.detail)
 })
 
-/** How the audit log names an actor. */
-export const actorName = (actor: Actor): string => {
-  switch (actor.kind) {
-    case "account":
-      return actor.account
-    case "operator":
-      return "operator"
-    case "config":
-      return `config:${actor.file}`
-    case "service":
-      return "service"
-  }
-}
-
 /** The origin a write gives what it creates: a config's, or the API's. */
 export const originOf = (actor: Actor): Origin => (actor.kind === "config" ? "config" : "api")
 

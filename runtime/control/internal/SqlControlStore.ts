@@ -32,10 +32,9 @@ import type {
   SubscriptionStatus,
   Trigger
 } from "../ControlStore.js"
-import { ConflictError, NotFoundError, subscriptionKey } from "../ControlStore.js"
+import { actorName, ConflictError, NotFoundError, subscriptionKey } from "../ControlStore.js"
 import {
   AccountRow,
-  actorName,
   AuditAccountRow,
   AuditRow,
   canonicalJson,
