@@ -47,6 +47,8 @@ export interface AzureOptions {
 export interface AzureSample extends Sample {
   /** Bytes that passed through the side's process (for blob copies). */
   readonly bytesThrough?: number
+  /** Bytes of the file the side wrote (for tables). */
+  readonly outputBytes?: number
   /** Azurite's CPU seconds during the sample. */
   readonly azuriteCpuSeconds: number
 }
@@ -54,6 +56,7 @@ export interface AzureSample extends Sample {
 export interface AzureSideResult extends SideResult {
   readonly samples: ReadonlyArray<AzureSample>
   readonly bytesThrough?: number
+  readonly outputBytes?: number
   readonly azuriteCpuSeconds: number
 }
 
@@ -107,7 +110,7 @@ const runJob = async (
         const azuriteBefore = env.azurite.cpuSeconds()
         const measurement = await measure({ ...command, log: logFile }, runsDir)
         const azuriteCpuSeconds = env.azurite.cpuSeconds() - azuriteBefore
-        const { bytesThrough } = await side.check(run, logFile)
+        const { bytesThrough, outputBytes } = await side.check(run, logFile)
         const transferSeconds = side.name.startsWith("ferry")
           ? reportedSeconds(path.join(run, "state.db"), logFile)
           : undefined
@@ -116,12 +119,14 @@ const runJob = async (
           loadBefore,
           azuriteCpuSeconds,
           ...(bytesThrough === undefined ? {} : { bytesThrough }),
+          ...(outputBytes === undefined ? {} : { outputBytes }),
           ...(transferSeconds === undefined ? {} : { transferSeconds })
         })
         log(
           `  ${job.title} ${side.name}: ${measurement.wallSeconds.toFixed(2)} s, ` +
             `${(measurement.peakRssBytes / MIB).toFixed(0)} MiB, Azurite ${azuriteCpuSeconds.toFixed(1)} CPU s` +
-            `${bytesThrough === undefined ? "" : `, ${(bytesThrough / MIB).toFixed(0)} MiB through it`} (load ${loadBefore.toFixed(1)})`
+            `${bytesThrough === undefined ? "" : `, ${(bytesThrough / MIB).toFixed(0)} MiB through it`}` +
+            `${outputBytes === undefined ? "" : `, wrote ${(outputBytes / MIB).toFixed(0)} MiB`} (load ${loadBefore.toFixed(1)})`
         )
       } finally {
         await side.cleanup(run)
@@ -132,6 +137,7 @@ const runJob = async (
   return job.sides.map((side, i) => {
     const taken = samples[i]!
     const through = taken.flatMap((sample) => (sample.bytesThrough === undefined ? [] : [sample.bytesThrough]))
+    const written = taken.flatMap((sample) => (sample.outputBytes === undefined ? [] : [sample.outputBytes]))
     return {
       ...summarise({
         job: job.name,
@@ -145,7 +151,8 @@ const runJob = async (
       }),
       samples: taken,
       azuriteCpuSeconds: median(taken.map((sample) => sample.azuriteCpuSeconds)),
-      ...(through.length === 0 ? {} : { bytesThrough: median(through) })
+      ...(through.length === 0 ? {} : { bytesThrough: median(through) }),
+      ...(written.length === 0 ? {} : { outputBytes: median(written) })
     }
   })
 }
@@ -250,8 +257,10 @@ export const azureLines = (results: AzureResults): ReadonlyArray<string> => {
   const lines = results.results.map((result) => {
     const through =
       result.bytesThrough === undefined ? "" : `${fixed(result.bytesThrough / MIB, 0)} MiB through the process, `
+    const wrote = result.outputBytes === undefined ? "" : `wrote ${fixed(result.outputBytes / MIB, 0)} MiB, `
     return (
-      `${result.title}, ${result.side}: ${through}CPU ${fixed(result.cpuSeconds, 2)} s, ` +
+      `${result.title}${result.unit === "rows" ? `, ${result.count.toLocaleString("en-US")} rows` : ""}, ` +
+      `${result.side}: ${through}${wrote}CPU ${fixed(result.cpuSeconds, 2)} s, ` +
       `Azurite's CPU ${fixed(result.azuriteCpuSeconds, 2)} s` +
       (result.transferSeconds === undefined ? "" : `, transfer alone ${fixed(result.transferSeconds, 2)} s`)
     )

@@ -35,8 +35,14 @@ export interface AzureSide {
   readonly isFerry: boolean
   /** Makes what the side writes into (an output container) and returns its command. */
   readonly prepare: (run: string) => Promise<Omit<Command, "log">>
-  /** Checks the side's output against the input (failing the run if it differs) and says how many bytes passed through its process. */
-  readonly check: (run: string, logFile: string) => Promise<{ readonly bytesThrough?: number }>
+  /**
+   * Checks the side's output against the input (failing the run if it differs); says how
+   * many bytes passed through its process, or how large the file it wrote is.
+   */
+  readonly check: (
+    run: string,
+    logFile: string
+  ) => Promise<{ readonly bytesThrough?: number; readonly outputBytes?: number }>
   /** Removes what the side wrote outside its folder. */
   readonly cleanup: (run: string) => Promise<void>
 }
@@ -291,7 +297,7 @@ export const postgresToBlob = (env: AzureEnvironment, input: PostgresInput): Azu
           const file = path.join(run, "downloaded.parquet")
           await client.getBlobClient(parts[0]!).downloadToFile(file)
           await matches("ferry → blob", file)
-          return {}
+          return { outputBytes: fs.statSync(file).size }
         },
         cleanup: removeOutput(env)
       },
@@ -306,8 +312,9 @@ export const postgresToBlob = (env: AzureEnvironment, input: PostgresInput): Azu
           return Promise.resolve(ferryCommand(env, config, run))
         },
         check: async (run) => {
-          await matches("ferry → local", localPart(path.join(run, "out", TARGET_FOLDER)))
-          return {}
+          const file = localPart(path.join(run, "out", TARGET_FOLDER))
+          await matches("ferry → local", file)
+          return { outputBytes: fs.statSync(file).size }
         },
         cleanup: () => Promise.resolve()
       }

@@ -121,7 +121,7 @@ export const table = (results: ReadonlyArray<SideResult>): string => {
 /** One line per Ferry-to-peer comparison, ratios first. */
 export const ratioLines = (results: ReadonlyArray<SideResult>): ReadonlyArray<string> =>
   ratios(results).map((ratio) => {
-    const result = results.find((candidate) => candidate.job === ratio.job)!
+    const result = results.find((candidate) => candidate.job === ratio.job && candidate.count === ratio.count)!
     const size = isStartup(ratio.job) ? "" : `, ${count(ratio.count)} ${result.unit}`
     return `${result.title}${size}: Ferry/${ratio.peer} wall ${times(ratio.wall)}, CPU ${times(ratio.cpu)}, peak RSS ${times(ratio.peakRss)}`
   })
