@@ -238,10 +238,15 @@ export const postgresInput = async (
   }
 }
 
-/** Drops the benchmark's schemas and the cached exports. */
+/** Drops the benchmark's schemas, the sink's bookkeeping schema when it holds no commit, and the cached exports. */
 export const cleanPostgres = async (client: pg.Client, dataDir: string, log: (line: string) => void): Promise<void> => {
   await client.query(`DROP SCHEMA IF EXISTS ${BENCH_SCHEMA} CASCADE`)
   await client.query(`DROP SCHEMA IF EXISTS ${OUT_SCHEMA} CASCADE`)
+  // The sink's bookkeeping schema, made by the load into PostgreSQL, when nothing else has used it.
+  const bookkeeping = await client.query<{ used: boolean }>(
+    `SELECT EXISTS (SELECT FROM _ferry.commits) AS used WHERE to_regclass('_ferry.commits') IS NOT NULL`
+  )
+  if (bookkeeping.rows[0]?.used === false) await client.query("DROP SCHEMA _ferry CASCADE")
   for (const entry of fs.existsSync(dataDir) ? fs.readdirSync(dataDir) : []) {
     if (entry.startsWith("postgres-")) fs.rmSync(path.join(dataDir, entry), { recursive: true, force: true })
   }
