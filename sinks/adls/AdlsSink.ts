@@ -40,6 +40,7 @@ import {
 } from "../../connectors/adls/AdlsStore.js"
 import type { Lake } from "../../connectors/adls/AdlsStore.js"
 import type { AzureBlobError } from "../../connectors/azure-blob/AzureBlobStore.js"
+import { codeOf, statusOf } from "../../connectors/azure-blob/AzureBlobStore.js"
 import { blobPathProblem, isFerryInternal } from "../../connectors/azure-blob/BlobFiles.js"
 import { SinkError } from "../../core/Errors.js"
 import type { SinkConnector, SinkSession } from "../../core/Sink.js"
@@ -133,15 +134,20 @@ const byRenames = (lake: Lake): Publishing => {
       )
     )
 
-  /** Renames `from` to `to` in the file system, in one request: a directory moves with everything in it. */
+  /**
+   * Renames `from` to `to` in the file system, in one request: a directory moves with
+   * everything in it. "gone" when `from` no longer exists: a rename of an earlier,
+   * interrupted attempt may have been carried out after its client gave up on it.
+   */
   const rename = (target: Target, from: string, to: string, kind: "file" | "directory") =>
-    Effect.asVoid(
-      dfs(target, `renaming ${target.container}/${from} to`, to, () =>
-        (kind === "directory"
-          ? fileSystemOf(target).getDirectoryClient(from)
-          : fileSystemOf(target).getFileClient(from)
-        ).move(target.container, to)
-      )
+    dfs(target, `renaming ${target.container}/${from} to`, to, () =>
+      (kind === "directory" ? fileSystemOf(target).getDirectoryClient(from) : fileSystemOf(target).getFileClient(from))
+        .move(target.container, to)
+        .then(
+          () => "moved" as const,
+          (error: unknown) =>
+            statusOf(error) === 404 && codeOf(error) === "SourcePathNotFound" ? "gone" : Promise.reject(error)
+        )
     )
 
   return {
@@ -184,8 +190,20 @@ const byRenames = (lake: Lake): Publishing => {
         const each = (paths: ReadonlyArray<PlannedPath>, run: (entry: PlannedPath) => Effect.Effect<void, SinkError>) =>
           Effect.forEach(paths, run, { concurrency: COMMIT_CONCURRENCY, discard: true })
         yield* each(plan.clear, (entry) => deletePath(target, `${target.prefix}${entry.path}`, entry.kind))
+        // A path already moved must hold what the manifest says; any other difference fails the commit.
+        const inPlace = (entry: PlannedPath) =>
+          Effect.forEach(
+            manifest.files.filter((file) =>
+              entry.kind === "file" ? file.path === entry.path : file.path.startsWith(`${entry.path}/`)
+            ),
+            (file) => checkInPlace(target, manifest.run_id, file),
+            { discard: true }
+          )
         yield* each(plan.renames, (entry) =>
-          rename(target, `${staging}${entry.path}`, `${target.prefix}${entry.path}`, entry.kind)
+          Effect.flatMap(
+            rename(target, `${staging}${entry.path}`, `${target.prefix}${entry.path}`, entry.kind),
+            (outcome) => (outcome === "moved" ? Effect.void : inPlace(entry))
+          )
         )
         const kept = new Set([...manifest.files.map((file) => file.path), ...bookkeeping])
         const removals = planRemovals(manifest.removed, kinds, kept, plan.clear)

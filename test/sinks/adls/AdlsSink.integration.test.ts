@@ -264,6 +264,54 @@ describe("adls sink with a hierarchical namespace (Blob endpoint: Azurite; DFS e
     })
   )
 
+  it.scopedLive(
+    "completes a commit whose rename an earlier attempt carried out after giving up on it, if the file is in place",
+    () =>
+      Effect.gen(function* () {
+        const lake = yield* container(azurite)
+        const target = { file_system: lake, directory: "in" }
+        const busy = (path: string) => (request: { operation: string; path: string }) =>
+          request.operation === "rename" && request.path === path
+            ? { status: 503, code: "ServerBusy", message: "The server is busy." }
+            : undefined
+        const gone = (path: string) => (request: { operation: string; path: string }) =>
+          request.operation === "rename" && request.path === path
+            ? { status: 404, code: "SourcePathNotFound", message: "The source path for a rename does not exist." }
+            : undefined
+        const decidedThenFailed = (runId: string, directory: string) =>
+          Effect.gen(function* () {
+            dfs.failWhen(busy(`${directory}/b.txt`))
+            yield* Effect.flip(
+              deliver({ file_system: lake, directory }, runId, [
+                ["a.txt", "a"],
+                ["b.txt", "b"]
+              ])
+            ).pipe(Effect.ensuring(Effect.sync(() => dfs.failWhen(undefined))))
+          })
+
+        // The late rename landed the file: the next writer finds the source gone and the file in place.
+        yield* decidedThenFailed("run-1", "in")
+        yield* Effect.promise(() => putBlobs(azurite, lake, [["in/b.txt", "b"]]))
+        dfs.failWhen(gone("in/b.txt"))
+        const session = yield* adlsSink.open(lakeStore(), context)
+        const completed = yield* session
+          .isCommitted(target, "run-1")
+          .pipe(Effect.ensuring(Effect.sync(() => dfs.failWhen(undefined))))
+        expect(completed).toBe(true)
+        expect(yield* Effect.promise(() => published(lake, "in/"))).toEqual({ "a.txt": "a", "b.txt": "b" })
+
+        // A source gone without the file in place is not taken for done.
+        yield* decidedThenFailed("run-2", "out")
+        dfs.failWhen(gone("out/b.txt"))
+        const refused = yield* Effect.flip(session.isCommitted({ file_system: lake, directory: "out" }, "run-2")).pipe(
+          Effect.ensuring(Effect.sync(() => dfs.failWhen(undefined)))
+        )
+        expect(refused.message).toContain(
+          "run run-2 cannot be completed: its file b.txt is neither staged nor in place"
+        )
+      })
+  )
+
   it.scopedLive("tells what is wrong, naming the store, file system and path, never the key", () =>
     Effect.gen(function* () {
       const lake = yield* container(azurite)
