@@ -120,7 +120,12 @@ const growBytes = (bytes: Uint8Array, needed: number): Uint8Array => {
   return next
 }
 
-/** Values of a fixed number of 32-bit words each, in a buffer that doubles when full. */
+/**
+ * Values of a fixed number of 32-bit words each, in a buffer that doubles when full.
+ * Each wire type has a class of its own, alike as their `decode`s look: every value of a
+ * table passes through one of them, and a call site that sees one class stays
+ * monomorphic, where one generic decoder over a view and a width would not.
+ */
 abstract class WordAccumulator extends Accumulator {
   protected words: Int32Array
   constructor(

@@ -14,26 +14,13 @@ import * as Option from "effect/Option"
 import { Api } from "../../../runtime/api/Api.js"
 import { makeSecret } from "../../../runtime/control/Tokens.js"
 import type { RawResponse } from "./Harness.js"
-import { ended, layer as harness, headers, isErrorBody, Service } from "./Harness.js"
+import { ended, GROUP_OWNERS, layer as harness, headers, isErrorBody, Service } from "./Harness.js"
 
 type Caller = "none" | "unknown" | "operator" | "contoso" | "fabrikam" | "northwind"
 type Owner = "operator" | "contoso" | "fabrikam" | "anyone"
 
-/** Whose resources each group's routes act on. */
-const OWNERS: Record<string, Owner> = {
-  accounts: "operator",
-  stores: "contoso",
-  shares: "contoso",
-  datasets: "contoso",
-  invitations: "contoso",
-  receivedInvitations: "fabrikam",
-  shareSubscriptions: "contoso",
-  deliveries: "contoso",
-  subscriptions: "fabrikam",
-  mappings: "fabrikam",
-  runs: "fabrikam",
-  audit: "anyone"
-}
+/** Whose resources each group's routes act on; the audit log is everyone's own. */
+const OWNERS: Record<string, Owner> = { ...GROUP_OWNERS, audit: "anyone" }
 
 /** A valid body for every route that takes one. */
 const PAYLOADS: Record<string, unknown> = {

@@ -14,7 +14,7 @@ import * as SchemaAST from "effect/SchemaAST"
 import { randomUUID } from "node:crypto"
 import { Api } from "../../../runtime/api/Api.js"
 import { hashSecret, INVITATION_PREFIX, makeSecret } from "../../../runtime/control/Tokens.js"
-import { ended, failure, layer as harness, headers, isErrorBody, Service } from "./Harness.js"
+import { ended, failure, GROUP_OWNERS, layer as harness, headers, isErrorBody, Service } from "./Harness.js"
 
 const ACCOUNTS = ["contoso", "fabrikam", "northwind"] as const
 type Account = (typeof ACCOUNTS)[number]
@@ -23,20 +23,7 @@ type Caller = Account | "operator"
 const DAY = 86_400_000
 
 /** Who reads each group's lists in the fixture below. */
-const OWNERS: Record<string, Caller> = {
-  accounts: "operator",
-  stores: "contoso",
-  shares: "contoso",
-  datasets: "contoso",
-  invitations: "contoso",
-  receivedInvitations: "fabrikam",
-  shareSubscriptions: "contoso",
-  deliveries: "contoso",
-  subscriptions: "fabrikam",
-  mappings: "fabrikam",
-  runs: "fabrikam",
-  audit: "contoso"
-}
+const OWNERS: Record<string, Caller> = GROUP_OWNERS
 
 /** A value the service's environment holds, which no answer may ever contain. */
 const ENV_NAME = "FERRY_BAD_INPUT_SECRET"

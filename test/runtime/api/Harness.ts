@@ -245,3 +245,19 @@ export const isErrorBody = (body: string): boolean => {
     (fields["path"] === undefined || typeof fields["path"] === "string")
   )
 }
+
+/** Whose resources each group of the API acts on, in the fixtures of the authorization and bad-input tests. */
+export const GROUP_OWNERS = {
+  accounts: "operator",
+  stores: "contoso",
+  shares: "contoso",
+  datasets: "contoso",
+  invitations: "contoso",
+  receivedInvitations: "fabrikam",
+  shareSubscriptions: "contoso",
+  deliveries: "contoso",
+  subscriptions: "fabrikam",
+  mappings: "fabrikam",
+  runs: "fabrikam",
+  audit: "contoso"
+} as const satisfies Record<string, "operator" | "contoso" | "fabrikam">
