@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { mkdir } from "node:fs/promises"
 import * as path from "node:path"
@@ -89,7 +90,16 @@ export const layerClient = (
       const client = yield* SqliteClient.make({ filename }).pipe(
         Effect.catchAllDefect((defect) =>
           Effect.fail(new StateError({ message: `Cannot open the state database ${filename}: ${reason(defect)}` }))
-        )
+        ),
+        // Opening switches a new file to WAL, which needs the file to itself, before any busy
+        // timeout is set: another process writing a new file at that moment makes it fail at
+        // once, so it is tried again for as long as a statement would wait.
+        Effect.retry({
+          schedule: Schedule.spaced("50 millis").pipe(
+            Schedule.upTo(Duration.decode(options.busyTimeout ?? "5 seconds"))
+          ),
+          while: (error) => error.message.endsWith("database is locked")
+        })
       )
       const cannot = (doing: string) => (error: unknown) =>
         new StateError({ message: `Cannot ${doing} the state database ${filename}: ${reason(error)}` })
