@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Ferry is written in TypeScript. `npm ci` compiles it into dist/ (the `prepare` script), and this runs the
-// compiled modules while they are current; otherwise (an edited checkout, no build) tsx compiles the sources on load.
+// Ferry is written in TypeScript. `npm ci` compiles it into dist/ and bundles the compiled CLI into dist/bundle/
+// (the `prepare` script). This runs the bundle while it is current and no plugin is in play, else the compiled
+// modules while they are current; otherwise (an edited checkout, no build) tsx compiles the sources on load.
 import { fileURLToPath } from "node:url"
-import { compiledIsCurrent } from "./compiled.js"
+import { bundleServes, runnable } from "./compiled.js"
 
-if (compiledIsCurrent(fileURLToPath(new URL("..", import.meta.url)))) {
+const available = runnable(fileURLToPath(new URL("..", import.meta.url)))
+if (available === "bundle" && bundleServes(process.argv.slice(2))) {
+  await import("../dist/bundle/main.js")
+} else if (available !== "sources") {
   await import("../dist/runtime/cli/main.js")
 } else {
   const { register } = await import("tsx/esm/api")

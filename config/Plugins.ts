@@ -96,7 +96,7 @@ const resolveSpec = (spec: string, baseDir: string): Effect.Effect<string, Plugi
 export const loadPlugin = (spec: string, baseDir: string): Effect.Effect<LoadedPlugin, PluginError> =>
   Effect.gen(function* () {
     const resolved = yield* resolveSpec(spec, baseDir)
-    yield* preparePluginImports
+    yield* preparePluginImports(spec)
     const module = yield* Effect.tryPromise({
       try: () => import(pathToFileURL(resolved).href) as Promise<Record<string, unknown>>,
       catch: (error) => new PluginError({ plugin: spec, message: `the module failed to load: ${errorText(error)}` })

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { stringify } from "yaml"
-import { compiledIsCurrent } from "../../bin/compiled.js"
+import { runnable } from "../../bin/compiled.js"
 import type { FolderInput, TableInput } from "./Inputs.js"
 import { COLUMNS, duckdbCsvOptions, ROW_GROUP_ROWS } from "./Inputs.js"
 import type { Command } from "./Measure.js"
@@ -30,19 +30,22 @@ export type JobName =
   | "pg-to-blob"
 
 /**
- * bin/ferry.js, run as `npm ci` leaves it: compiled (dist/). The sources may change
- * during a run (an edit in the checkout); they are compiled again before the next
- * measurement of Ferry, outside it, so that no measurement runs the sources through tsx.
+ * bin/ferry.js, run as `npm ci` leaves it: bundled (dist/bundle/). The sources may
+ * change during a run (an edit in the checkout); they are built again (`npm run build`)
+ * before the next measurement of Ferry, outside it, so that no measurement runs the
+ * sources through tsx.
  */
 export const ferryBin = (env: Pick<Environment, "repository">): string => {
-  if (!compiledIsCurrent(env.repository)) {
-    const build = spawnSync(
-      process.execPath,
+  if (runnable(env.repository) !== "bundle") {
+    const steps = [
       [path.join(env.repository, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-      { cwd: env.repository, encoding: "utf8" }
-    )
-    if (build.status !== 0)
-      throw new BenchmarkError({ message: `npm run build failed: ${build.stdout}${build.stderr}` })
+      [path.join(env.repository, "bin", "bundle.js")]
+    ]
+    for (const step of steps) {
+      const build = spawnSync(process.execPath, step, { cwd: env.repository, encoding: "utf8" })
+      if (build.status !== 0)
+        throw new BenchmarkError({ message: `npm run build failed: ${build.stdout}${build.stderr}` })
+    }
   }
   return path.join(env.repository, "bin", "ferry.js")
 }

@@ -1,9 +1,10 @@
 /**
- * bin/ferry.js runs the compiled modules of dist/ while every source has a compiled file
- * at least as new as itself, and the sources through tsx otherwise; run compiled, a
- * TypeScript plugin still loads and gets Ferry's compiled modules when it imports
- * Ferry's own. Each test runs the command in a copy of the repository's sources
- * compiled into its own dist/, so that edits in the checkout cannot change the outcome.
+ * bin/ferry.js runs the bundle of dist/bundle/ while it is current and no plugin is in
+ * play, the compiled modules of dist/ while every source has a compiled file at least
+ * as new as itself, and the sources through tsx otherwise; run compiled, a TypeScript
+ * plugin still loads and gets Ferry's compiled modules when it imports Ferry's own.
+ * Each test runs the command in a copy of the repository's sources built into its own
+ * dist/, so that edits in the checkout cannot change the outcome.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { spawnSync } from "node:child_process"
@@ -49,6 +50,30 @@ export default {
 }
 `
 
+/** A share of a CSV table into Parquet, between two local folders: no plugin. */
+const PLAIN_CONFIG = `version: 1
+state: sqlite:./plain-state.db
+accounts: { provider: {}, consumer: {} }
+stores:
+  input: { type: local, root: ./input, account: provider }
+  output: { type: local, root: ./output, account: consumer }
+shares:
+  - name: numbers
+    account: provider
+    kind: snapshot
+    datasets:
+      - name: numbers
+        source: { store: input, table: numbers.csv }
+subscriptions:
+  - name: numbers-copy
+    account: consumer
+    share: provider/numbers
+    accept_terms: true
+    trigger: manual
+    mappings:
+      numbers: { store: output, path: numbers/, format: parquet }
+`
+
 let root = ""
 
 const ferry = (...args: ReadonlyArray<string>) => {
@@ -60,6 +85,41 @@ const ferry = (...args: ReadonlyArray<string>) => {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
+/** A module resolution hook that appends every URL it resolves to the file named by FERRY_TEST_RESOLVED. */
+const RECORDING_HOOK = `
+import { appendFileSync } from "node:fs"
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context)
+  appendFileSync(process.env.FERRY_TEST_RESOLVED, resolved.url + "\\n")
+  return resolved
+}
+`
+
+/** Runs bin/ferry.js with a hook recording the modules it loads: what it ran, and which of Ferry's entry points. */
+const ferryRecorded = (env: Record<string, string>, ...args: ReadonlyArray<string>) => {
+  const log = path.join(root, `resolved-${Date.now()}.txt`)
+  fs.writeFileSync(log, "")
+  const register = `data:text/javascript,import { register } from "node:module"; register(${JSON.stringify(
+    pathToFileURL(path.join(root, "recording-hook.mjs")).href
+  )});`
+  const result = spawnSync(process.execPath, ["--import", register, path.join(root, "bin", "ferry.js"), ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...env, FERRY_TEST_RESOLVED: log }
+  })
+  const urls = fs.readFileSync(log, "utf8").split("\n")
+  const loaded = (relative: string) => urls.includes(pathToFileURL(path.join(root, relative)).href)
+  const entry = loaded("dist/bundle/main.js")
+    ? "bundle"
+    : loaded("dist/runtime/cli/main.js")
+      ? "compiled"
+      : loaded("runtime/cli/main.ts")
+        ? "sources"
+        : "none"
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, entry }
+}
+
 const probedResolution = (stdout: string): string | undefined => /core\/Errors resolved to (\S+)/.exec(stdout)?.[1]
 
 const SLOW = { timeout: 120_000 }
@@ -68,18 +128,21 @@ beforeAll(() => {
   root = fs.mkdtempSync(path.join(tmpdir(), "ferry-bin-"))
   for (const entry of COPIED) fs.cpSync(path.join(REPOSITORY, entry), path.join(root, entry), { recursive: true })
   fs.symlinkSync(path.join(REPOSITORY, "node_modules"), path.join(root, "node_modules"), "dir")
-  const build = spawnSync(
-    process.execPath,
+  const steps = [
     [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-    {
-      cwd: root,
-      encoding: "utf8"
-    }
-  )
-  if (build.status !== 0) throw new Error(`tsc failed: ${build.stdout}${build.stderr}`)
+    [path.join(root, "bin", "bundle.js")]
+  ]
+  for (const step of steps) {
+    const build = spawnSync(process.execPath, step, { cwd: root, encoding: "utf8" })
+    if (build.status !== 0) throw new Error(`${path.basename(step[0]!)} failed: ${build.stdout}${build.stderr}`)
+  }
   fs.mkdirSync(path.join(root, "plugins"))
   fs.writeFileSync(path.join(root, "plugins", "probe.ts"), PROBE_PLUGIN)
   fs.writeFileSync(path.join(root, "ferry.yaml"), "version: 1\nplugins: [./plugins/probe.ts]\n")
+  fs.writeFileSync(path.join(root, "plain.yaml"), PLAIN_CONFIG)
+  fs.mkdirSync(path.join(root, "input"))
+  fs.writeFileSync(path.join(root, "input", "numbers.csv"), "n,name\n1,one\n2,two\n3,three\n")
+  fs.writeFileSync(path.join(root, "recording-hook.mjs"), RECORDING_HOOK)
 }, SLOW.timeout)
 
 afterAll(() => {
@@ -87,6 +150,60 @@ afterAll(() => {
 })
 
 describe("bin/ferry.js", SLOW, () => {
+  it("runs the bundle when it is current and the command's config names no plugin", () => {
+    const validated = ferryRecorded({}, "validate", "plain.yaml")
+    expect(validated.stderr).toBe("")
+    expect(validated.status).toBe(0)
+    expect(validated.entry).toBe("bundle")
+    const compiled = ferryRecorded({ FERRY_BUNDLE: "0" }, "validate", "plain.yaml")
+    expect(compiled.entry).toBe("compiled")
+    expect(compiled.stdout).toBe(validated.stdout)
+    // A run through the bundle: SQLite state, the CSV reader, the Parquet writer's worker thread.
+    const run = ferryRecorded({}, "run", "plain.yaml", "--full")
+    expect(run.stderr).toBe("")
+    expect(run.status).toBe(0)
+    expect(run.entry).toBe("bundle")
+    expect(run.stdout).toContain("numbers (full): 3 rows, 1 file")
+    const parts = fs.readdirSync(path.join(root, "output", "numbers")).filter((name) => name.endsWith(".parquet"))
+    expect(parts).toHaveLength(1)
+    expect(
+      fs
+        .readFileSync(path.join(root, "output", "numbers", parts[0]!))
+        .subarray(0, 4)
+        .toString()
+    ).toBe("PAR1")
+  })
+
+  it("runs the compiled modules for a config that names plugins, and the bundle refuses plugins itself", () => {
+    expect(ferryRecorded({}, "plugins", "ferry.yaml").entry).toBe("compiled")
+    const direct = spawnSync(
+      process.execPath,
+      [path.join(root, "dist", "bundle", "main.js"), "plugins", "ferry.yaml"],
+      {
+        cwd: root,
+        encoding: "utf8",
+        timeout: 60_000
+      }
+    )
+    expect(direct.status).not.toBe(0)
+    expect(direct.stderr).toContain("runs bundled (dist/bundle/), which cannot load plugins")
+    expect(direct.stderr).toContain("FERRY_BUNDLE=0")
+  })
+
+  it("keeps the bundle from ferry serve, from FERRY_BUNDLE=0 and from any config file naming plugins", async () => {
+    const { bundleServes } = (await import(pathToFileURL(path.join(root, "bin", "compiled.js")).href)) as {
+      bundleServes: (args: ReadonlyArray<string>, env: Record<string, string>) => boolean
+    }
+    const json = path.join(root, "flow.json")
+    fs.writeFileSync(json, '{"version": 1, "plugins": ["./plugins/probe.ts"]}')
+    expect(bundleServes(["run", path.join(root, "plain.yaml"), "--full"], {})).toBe(true)
+    expect(bundleServes(["plugins"], {})).toBe(true)
+    expect(bundleServes(["serve", path.join(root, "plain.yaml")], {})).toBe(false)
+    expect(bundleServes(["run", path.join(root, "plain.yaml")], { FERRY_BUNDLE: "0" })).toBe(false)
+    expect(bundleServes(["run", path.join(root, "ferry.yaml")], {})).toBe(false)
+    expect(bundleServes(["validate", json], {})).toBe(false)
+  })
+
   it("runs the compiled modules when they are current, and a TypeScript plugin gets the same modules", () => {
     const result = ferry("plugins", "ferry.yaml")
     expect(result.stderr).toBe("")
