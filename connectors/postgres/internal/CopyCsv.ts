@@ -56,6 +56,7 @@ const UPPER_Z = 0x5a
 const UPPER_C = 0x43
 const PLUS = 0x2b
 const ZERO = 0x30
+const NINE = 0x39
 const LOWER_E = 0x65
 const UPPER_N = 0x4e
 const UPPER_I = 0x49
@@ -180,6 +181,10 @@ export class CopyCsvRewriter {
   push(chunk: Uint8Array): Uint8Array | undefined {
     this.reserve(chunk.length + 64)
     const { delimiter, quote, special, kinds, width } = this
+    const nullLength = this.nullMarker.length
+    // A rewritten boolean or timestamp that could equal the NULL marker is left to finishField, which quotes it.
+    const fastBools = nullLength !== 4 && nullLength !== 5
+    const fastInstants = nullLength < 19
     let out = this.out
     let position = this.position
     let inQuotes = this.inQuotes
@@ -209,7 +214,87 @@ export class CopyCsvRewriter {
         out[position++] = byte
         continue
       }
-      if (kinds[column] !== VERBATIM) {
+      const kind = kinds[column]!
+      // The common forms are checked and rewritten here, without leaving the loop; the
+      // rest, and anything that might equal the NULL marker, in finishField.
+      let done = kind === VERBATIM
+      const fieldLength = position - fieldStart
+      if (!done && !quoted && fieldLength !== nullLength) {
+        switch (kind) {
+          case TEXT: {
+            const first = out[fieldStart]!
+            const last = out[position - 1]!
+            done = fieldLength === 0 || (first !== SPACE && first !== TAB && last !== SPACE && last !== TAB)
+            break
+          }
+          case DECIMAL: {
+            const first = out[fieldStart]!
+            done = first !== UPPER_N && first !== UPPER_I && !(first === DASH && out[fieldStart + 1] === UPPER_I)
+            break
+          }
+          case DATE:
+            done = fieldLength === 10 && out[fieldStart + 4] === DASH
+            break
+          case FLOAT: {
+            // PostgreSQL writes an exponent as e±NN or e±NNN: an `e` three to five bytes from the end.
+            const first = out[fieldStart]!
+            done =
+              fieldLength > 0 &&
+              ((first >= ZERO && first <= NINE) ||
+                (first === DASH && !(fieldLength === 2 && out[fieldStart + 1] === ZERO))) &&
+              out[position - 3] !== LOWER_E &&
+              out[position - 4] !== LOWER_E &&
+              out[position - 5] !== LOWER_E
+            break
+          }
+          case BOOL: {
+            const value = out[fieldStart]
+            if (
+              fastBools &&
+              fieldLength === 1 &&
+              (value === LOWER_T || value === LOWER_F) &&
+              position + 4 + length - i <= out.length
+            ) {
+              const bytes = value === LOWER_T ? TRUE_BYTES : FALSE_BYTES
+              for (let k = 0; k < bytes.length; k++) out[fieldStart + k] = bytes[k]!
+              position = fieldStart + bytes.length
+              done = true
+            }
+            break
+          }
+          case TIMESTAMPTZ:
+            // 2024-01-02 03:04:05.678+00 → 2024-01-02T03:04:05.678Z
+            if (
+              fastInstants &&
+              fieldLength >= 22 &&
+              out[fieldStart + 4] === DASH &&
+              out[fieldStart + 10] === SPACE &&
+              out[position - 3] === PLUS &&
+              out[position - 2] === ZERO &&
+              out[position - 1] === ZERO
+            ) {
+              out[fieldStart + 10] = UPPER_T
+              out[position - 3] = UPPER_Z
+              position -= 2
+              done = true
+            }
+            break
+          case TIMESTAMP:
+            // 2024-01-02 03:04:05.678 → 2024-01-02T03:04:05.678 (a BC year ends in "BC")
+            if (
+              fastInstants &&
+              fieldLength >= 19 &&
+              out[fieldStart + 4] === DASH &&
+              out[fieldStart + 10] === SPACE &&
+              out[position - 1] !== UPPER_C
+            ) {
+              out[fieldStart + 10] = UPPER_T
+              done = true
+            }
+            break
+        }
+      }
+      if (!done) {
         this.position = position
         this.fieldStart = fieldStart
         this.quoted = quoted
