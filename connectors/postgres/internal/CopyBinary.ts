@@ -42,6 +42,8 @@ export interface CopyDecoderOptions {
 
 const SIGNATURE = [0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]
 const HEADER_BYTES = 19
+/** Rows walked before their values are decoded, column by column. */
+const GROUP_ROWS = 1024
 /** Bytes of a new chunk joined to the start of a row cut by the previous chunk's end, beyond what the row is known to need. */
 const STITCH_BYTES = 4096
 
@@ -70,6 +72,20 @@ abstract class Accumulator {
 
   /** Appends the value whose `length` bytes start at `start`. */
   abstract decode(view: DataView, bytes: Uint8Array, start: number, length: number): void
+  /**
+   * Appends `count` values: the start and length (-1 for NULL) of the k-th are at
+   * `fields[2 * (first + k * stride)]` and the next index. Each class has its own copy of
+   * this loop, so that its call of `decode` sees one class and V8 can inline it: one
+   * loop over every column's values would dispatch each call among all the classes.
+   */
+  abstract decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void
   protected abstract putNull(): void
   protected abstract take(length: number, nullCount: number, nullBitmap: Uint8Array | undefined): Arrow.Data
 
@@ -171,6 +187,20 @@ class Int16Accumulator extends Accumulator {
     super(name, type)
     this.values = new Int16Array(capacity)
   }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
+  }
   decode(view: DataView, _bytes: Uint8Array, start: number, length: number): void {
     if (length !== 2) this.fail(`expected 2 bytes for an int2, got ${length}`)
     if (this.length >= this.values.length) this.values = growInt16(this.values)
@@ -203,6 +233,20 @@ class Int32Accumulator extends WordAccumulator {
   ) {
     super(name, type, 1, capacity)
   }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
+  }
   decode(view: DataView, _bytes: Uint8Array, start: number, length: number): void {
     if (length !== 4) this.fail(`expected 4 bytes, got ${length}`)
     const base = this.slot()
@@ -233,6 +277,20 @@ class Int64Accumulator extends WordAccumulator {
     private readonly isTimestamp: boolean
   ) {
     super(name, type, 2, capacity)
+  }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
   }
   decode(view: DataView, _bytes: Uint8Array, start: number, length: number): void {
     if (length !== 8) this.fail(`expected 8 bytes, got ${length}`)
@@ -272,6 +330,20 @@ class Float32Accumulator extends WordAccumulator {
     super(name, type, 1, capacity)
     this.floats = new Float32Array(this.words.buffer)
   }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
+  }
   decode(view: DataView, _bytes: Uint8Array, start: number, length: number): void {
     if (length !== 4) this.fail(`expected 4 bytes for a float4, got ${length}`)
     const base = this.slot()
@@ -289,6 +361,20 @@ class Float64Accumulator extends WordAccumulator {
   constructor(name: string, type: LogicalType, capacity: number) {
     super(name, type, 2, capacity)
     this.floats = new Float64Array(this.words.buffer)
+  }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
   }
   decode(view: DataView, _bytes: Uint8Array, start: number, length: number): void {
     if (length !== 8) this.fail(`expected 8 bytes for a float8, got ${length}`)
@@ -314,6 +400,20 @@ class DecimalAccumulator extends WordAccumulator {
     private readonly scale: number
   ) {
     super(name, type, 4, capacity)
+  }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
   }
   decode(view: DataView, _bytes: Uint8Array, start: number, length: number): void {
     if (length < 8) this.fail(`a numeric of ${length} bytes is truncated`)
@@ -375,6 +475,20 @@ class DecimalAccumulator extends WordAccumulator {
 
 class BoolAccumulator extends Accumulator {
   private bits: Uint8Array = new Uint8Array(1024)
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
+  }
   decode(_view: DataView, bytes: Uint8Array, start: number, length: number): void {
     if (length !== 1) this.fail(`expected 1 byte for a bool, got ${length}`)
     const index = this.length
@@ -402,6 +516,20 @@ class UuidAccumulator extends Accumulator {
     const offset = this.length * 16
     if (offset + 16 > this.bytes.length) this.bytes = growBytes(this.bytes, offset + 16)
     return offset
+  }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
   }
   decode(_view: DataView, bytes: Uint8Array, start: number, length: number): void {
     if (length !== 16) this.fail(`expected 16 bytes for a uuid, got ${length}`)
@@ -436,6 +564,20 @@ class BytesAccumulator extends Accumulator {
   }
   get byteLength(): number {
     return this.end
+  }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
   }
   decode(_view: DataView, bytes: Uint8Array, start: number, length: number): void {
     let from = start
@@ -496,6 +638,20 @@ class ListAccumulator extends Accumulator {
   ) {
     super(name, type)
     this.offsets = new Int32Array(capacity + 1)
+  }
+  decodeRows(
+    view: DataView,
+    bytes: Uint8Array,
+    fields: Int32Array,
+    first: number,
+    stride: number,
+    count: number
+  ): void {
+    for (let k = 0, at = 2 * first; k < count; k++, at += 2 * stride) {
+      const size = fields[at + 1]!
+      if (size < 0) this.appendNull()
+      else this.decode(view, bytes, fields[at]!, size)
+    }
   }
   decode(view: DataView, bytes: Uint8Array, start: number, length: number): void {
     if (length < 12) this.fail(`an array of ${length} bytes is truncated`)
@@ -597,8 +753,8 @@ export class CopyBinaryDecoder {
   private readonly accumulators: ReadonlyArray<Accumulator>
   private readonly batchRows: number
   private readonly batchBytes: number
-  private readonly starts: Int32Array
-  private readonly lengths: Int32Array
+  /** The start and length of each field of the rows walked and not decoded yet, row after row. */
+  private readonly positions: Int32Array
   private headerRead = false
   private trailerRead = false
   /** Bytes of an incomplete tuple (or header), waiting for the chunks that complete it. */
@@ -620,8 +776,7 @@ export class CopyBinaryDecoder {
     this.schema = toSchema(columns)
     const capacity = Math.min(this.batchRows, DEFAULT_BATCH_ROWS)
     this.accumulators = columns.map((column) => makeAccumulator(column.name, column.type, column.wire, capacity))
-    this.starts = new Int32Array(columns.length)
-    this.lengths = new Int32Array(columns.length)
+    this.positions = new Int32Array(2 * GROUP_ROWS * Math.max(columns.length, 1))
   }
 
   /** Decodes a chunk; returns the batches it completed. */
@@ -685,15 +840,17 @@ export class CopyBinaryDecoder {
       this.headerRead = true
     }
     const fields = this.columns.length
-    const starts = this.starts
-    const lengths = this.lengths
-    const accumulators = this.accumulators
+    const positions = this.positions
+    const groupRows = positions.length / (2 * fields)
+    let grouped = 0
+    let stopped: number | undefined
     while (at < startLimit && at + 2 <= end) {
       const count = view.getInt16(at)
       if (count === -1) {
         this.trailerRead = true
         if (at + 2 !== end) throw new CopyDecodeError({ message: "bytes after the end of the COPY data" })
-        return end
+        stopped = end
+        break
       }
       if (count !== fields) {
         throw new CopyDecodeError({ message: `a row of ${count} fields, where ${fields} were asked for` })
@@ -701,14 +858,15 @@ export class CopyBinaryDecoder {
       // Walk the field lengths first: a tuple is decoded only when all of it is here.
       let field = at + 2
       let missing = 0
+      let slot = 2 * grouped * fields
       for (let i = 0; i < fields; i++) {
         if (field + 4 > end) {
           missing = field + 4
           break
         }
         const size = view.getInt32(field)
-        starts[i] = field + 4
-        lengths[i] = size
+        positions[slot++] = field + 4
+        positions[slot++] = size
         field += 4 + (size > 0 ? size : 0)
         if (field > end) {
           missing = field
@@ -716,26 +874,41 @@ export class CopyBinaryDecoder {
         }
       }
       if (missing > 0) {
-        if (!store) return -at - 1
-        this.wait(bytes, at, missing - at)
-        return end
+        if (!store) {
+          stopped = -at - 1
+        } else {
+          this.wait(bytes, at, missing - at)
+          stopped = end
+        }
+        break
       }
-      for (let i = 0; i < fields; i++) {
-        const size = lengths[i]!
-        if (size < 0) accumulators[i]!.appendNull()
-        else accumulators[i]!.decode(view, bytes, starts[i]!, size)
-      }
+      grouped++
       this.bytesInBatch += field - at
       at = field
       this.rows++
-      if (this.rows >= this.batchRows || this.bytesInBatch >= this.batchBytes) batches.push(this.cut())
+      const batchFull = this.rows >= this.batchRows || this.bytesInBatch >= this.batchBytes
+      if (grouped === groupRows || batchFull) {
+        this.decodeGroup(view, bytes, grouped)
+        grouped = 0
+        if (batchFull) batches.push(this.cut())
+      }
     }
+    // The rows walked are decoded while their bytes are at hand, whatever comes next.
+    if (grouped > 0) this.decodeGroup(view, bytes, grouped)
+    if (stopped !== undefined) return stopped
     if (at < startLimit) {
       if (!store) return -at - 1
       this.wait(bytes, at, 2)
       return end
     }
     return at
+  }
+
+  /** Decodes the `count` rows whose fields' starts and lengths `positions` holds, column by column. */
+  private decodeGroup(view: DataView, bytes: Uint8Array, count: number): void {
+    const accumulators = this.accumulators
+    const fields = accumulators.length
+    for (let i = 0; i < fields; i++) accumulators[i]!.decodeRows(view, bytes, this.positions, i, fields, count)
   }
 
   /** After the last chunk: the rows not yet in a batch, if any. */
