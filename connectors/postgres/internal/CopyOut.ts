@@ -6,6 +6,11 @@
  * drops the five-byte message headers in place instead, moving each payload down
  * over them inside the chunk the socket gave, and pushes the chunk once.
  *
+ * The server sends its rows in pieces of 8 KiB, and every chunk costs its way through
+ * the stream, the async iteration and the reader's pipeline (about 40 µs each, a
+ * second per 2M rows): payloads are gathered here and pushed in chunks of at least
+ * 256 KiB, or at the end of the copy.
+ *
  * It keeps pg-copy-streams' attach and detach (taking the connection's `data`
  * listener, giving back the bytes after the copy, letting pg handle an
  * ErrorResponse), so only the parsing of the copy-out messages is ours.
@@ -19,6 +24,9 @@ const COPY_DATA = 0x64
 const NOTICE_RESPONSE = 0x4e
 const PARAMETER_STATUS = 0x53
 const NOTIFICATION_RESPONSE = 0x41
+
+/** The least a pushed chunk holds, but the last. */
+const GATHER_BYTES = 256 << 10
 
 /** Messages that may come during copy-out; any other ends it (CopyDone, or what follows). */
 const continuesCopy = (code: number): boolean =>
@@ -43,6 +51,24 @@ class UnframedCopyOut extends CopyToStream {
   private messageCode = 0
   /** Bytes of the current message's content still to come. */
   private remaining = 0
+  /** Payloads not pushed yet, and their total size. */
+  private gathered: Array<Buffer> = []
+  private gatheredBytes = 0
+
+  /** Pushes what was gathered; returns whether to keep reading. */
+  private pushGathered(): boolean {
+    if (this.gatheredBytes === 0) return true
+    const chunk = this.gathered.length === 1 ? this.gathered[0]! : Buffer.concat(this.gathered, this.gatheredBytes)
+    this.gathered = []
+    this.gatheredBytes = 0
+    return this.push(chunk)
+  }
+
+  private gather(payload: Buffer): boolean {
+    this.gathered.push(payload)
+    this.gatheredBytes += payload.length
+    return this.gatheredBytes >= GATHER_BYTES ? this.pushGathered() : true
+  }
 
   /** Called by the base class with each chunk of the connection; returns whether to keep reading. */
   _parse(chunk: Buffer): boolean | undefined {
@@ -78,7 +104,8 @@ class UnframedCopyOut extends CopyToStream {
       const code = data[at]!
       if (code === ERROR_RESPONSE) {
         // pg reads the error and fails the query, which reports it through handleError.
-        if (written > 0) this.push(data.subarray(0, written))
+        if (written > 0) this.gather(data.subarray(0, written))
+        this.pushGathered()
         internals._buffer.push(data.subarray(at))
         internals._detach()
         return undefined
@@ -91,8 +118,9 @@ class UnframedCopyOut extends CopyToStream {
         break
       }
     }
-    const drained = written > 0 ? this.push(data.subarray(0, written)) : true
+    let drained = written > 0 ? this.gather(data.subarray(0, written)) : true
     if (done) {
+      drained = this.pushGathered()
       internals._buffer.push(data.subarray(at))
       internals._detach()
       this.push(null)
