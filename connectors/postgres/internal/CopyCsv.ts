@@ -368,6 +368,8 @@ export class CopyCsvRewriter {
     const out = this.out
     if (!this.quoted) {
       if (this.isNullMarker(start, length)) return
+      // Booleans and timestamps come here only when their rewrite could equal the NULL
+      // marker or the slab is full: rewriteSlowly quotes and makes room.
       switch (kind) {
         case TEXT: {
           if (length > 0) {
@@ -376,46 +378,6 @@ export class CopyCsvRewriter {
             if (first === SPACE || first === TAB || last === SPACE || last === TAB) this.quoteField(remaining)
           }
           return
-        }
-        case BOOL: {
-          if (length === 1 && (out[start] === LOWER_T || out[start] === LOWER_F)) {
-            this.replaceField(out[start] === LOWER_T ? TRUE_BYTES : FALSE_BYTES, remaining)
-            this.quoteIfNullMarker(remaining)
-            return
-          }
-          break
-        }
-        case TIMESTAMPTZ: {
-          // 2024-01-02 03:04:05.678+00 → 2024-01-02T03:04:05.678Z
-          if (
-            length >= 22 &&
-            out[start + 4] === DASH &&
-            out[start + 10] === SPACE &&
-            out[start + length - 3] === PLUS &&
-            out[start + length - 2] === ZERO &&
-            out[start + length - 1] === ZERO
-          ) {
-            out[start + 10] = UPPER_T
-            out[start + length - 3] = UPPER_Z
-            this.position -= 2
-            this.quoteIfNullMarker(remaining)
-            return
-          }
-          break
-        }
-        case TIMESTAMP: {
-          // 2024-01-02 03:04:05.678 → 2024-01-02T03:04:05.678 (a BC year ends in "BC": the slow way)
-          if (
-            length >= 19 &&
-            out[start + 4] === DASH &&
-            out[start + 10] === SPACE &&
-            out[start + length - 1] !== UPPER_C
-          ) {
-            out[start + 10] = UPPER_T
-            this.quoteIfNullMarker(remaining)
-            return
-          }
-          break
         }
         case DATE: {
           if (length === 10 && out[start + 4] === DASH) return
@@ -470,13 +432,6 @@ export class CopyCsvRewriter {
     if (length !== marker.length) return false
     for (let k = 0; k < length; k++) if (this.out[start + k] !== marker[k]) return false
     return true
-  }
-
-  /** A rewritten field that came out equal to the NULL marker is quoted, as Ferry quotes such a value. */
-  private quoteIfNullMarker(remaining: number): void {
-    if (this.nullMarker.length > 0 && this.isNullMarker(this.fieldStart, this.position - this.fieldStart)) {
-      this.quoteField(remaining)
-    }
   }
 
   /** Replaces the field with `bytes`. */

@@ -126,6 +126,14 @@ describe("CopyCsvRewriter", () => {
     expect(rewrite([field("b", "bool"), field("d", "float")], "NULL;1e-07\nt;NULL\n", marker)).toBe(
       "NULL;1e-7\ntrue;NULL\n"
     )
+    const instant: CsvDialect = { delimiter: ",", quote: '"', null: "2024-01-02T03:04:05Z" }
+    expect(
+      rewrite(
+        [field("at", "timestamptz"), field("local", "timestamp")],
+        "2024-01-02 03:04:05+00,2024-01-02 03:04:05\n2024-01-02T03:04:05Z,2024-01-02 03:04:05.5\n",
+        instant
+      )
+    ).toBe('"2024-01-02T03:04:05Z",2024-01-02T03:04:05\n2024-01-02T03:04:05Z,2024-01-02T03:04:05.5\n')
   })
 
   it("refuses what the Arrow path refuses, naming the column", () => {
