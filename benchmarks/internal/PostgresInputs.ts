@@ -243,10 +243,12 @@ export const cleanPostgres = async (client: pg.Client, dataDir: string, log: (li
   await client.query(`DROP SCHEMA IF EXISTS ${BENCH_SCHEMA} CASCADE`)
   await client.query(`DROP SCHEMA IF EXISTS ${OUT_SCHEMA} CASCADE`)
   // The sink's bookkeeping schema, made by the load into PostgreSQL, when nothing else has used it.
-  const bookkeeping = await client.query<{ used: boolean }>(
-    `SELECT EXISTS (SELECT FROM _ferry.commits) AS used WHERE to_regclass('_ferry.commits') IS NOT NULL`
-  )
-  if (bookkeeping.rows[0]?.used === false) await client.query("DROP SCHEMA _ferry CASCADE")
+  // Two statements: a name in a statement is resolved before its WHERE runs, so one that may be missing cannot be guarded there.
+  const ledger = await client.query<{ exists: boolean }>(`SELECT to_regclass('_ferry.commits') IS NOT NULL AS exists`)
+  if (ledger.rows[0]?.exists === true) {
+    const bookkeeping = await client.query<{ used: boolean }>(`SELECT EXISTS (SELECT FROM _ferry.commits) AS used`)
+    if (bookkeeping.rows[0]?.used === false) await client.query("DROP SCHEMA _ferry CASCADE")
+  }
   for (const entry of fs.existsSync(dataDir) ? fs.readdirSync(dataDir) : []) {
     if (entry.startsWith("postgres-")) fs.rmSync(path.join(dataDir, entry), { recursive: true, force: true })
   }
