@@ -46,7 +46,7 @@ import { parseArgs } from "node:util"
 import type { Environment, Job, JobName } from "./internal/Jobs.js"
 import { csvToParquet, folderCopy, isStartup, parquetToCsv, reportedSeconds } from "./internal/Jobs.js"
 import { folderInput, tableInput } from "./internal/Inputs.js"
-import { BenchmarkError, hasGnuTime, measure } from "./internal/Measure.js"
+import { BenchmarkError, hasGnuTime, measure, sideTurns } from "./internal/Measure.js"
 import { cleanPostgres, connect, DEFAULT_POSTGRES_URL, postgresInput } from "./internal/PostgresInputs.js"
 import type { IncrementalResult, PostgresEnvironment } from "./internal/PostgresJobs.js"
 import {
@@ -138,31 +138,25 @@ const runJob = async (job: Job, repeat: number, runsDir: string): Promise<Readon
   const expected = await job.expected()
   const samples = job.sides.map((): Array<Sample> => [])
   const settings: Array<Record<string, string> | undefined> = job.sides.map(() => undefined)
-  for (let round = 0; round < repeat; round++) {
-    const order = job.sides.map((_, i) => i)
-    if (round % 2 === 1) order.reverse()
-    for (const i of order) {
-      const side = job.sides[i]!
-      const run = fs.mkdtempSync(path.join(runsDir, `${job.name}-${side.name.replace(/\W+/g, "-")}-`))
-      const logFile = path.join(run, "output.log")
-      const loadBefore = load()
-      const measurement = await measure({ ...side.prepare(run), log: logFile }, runsDir)
-      const digest = await job.digest(side.output(run))
-      if (digest !== expected) {
-        throw new BenchmarkError({
-          message: `${side.name} wrote something else than the input on ${job.title}:\n  input  ${expected}\n  output ${digest}\n  (kept in ${run})`
-        })
-      }
-      await side.cleanup?.(run)
-      if (!side.isFerry) settings[i] = peerSettings(logFile)
-      const transferSeconds = side.isFerry ? reportedSeconds(path.join(run, "state.db"), logFile) : undefined
-      samples[i]!.push({ ...measurement, loadBefore, ...(transferSeconds === undefined ? {} : { transferSeconds }) })
-      fs.rmSync(run, { recursive: true, force: true })
-      log(
-        `  ${job.title} ${side.name}: ${measurement.wallSeconds.toFixed(2)} s, ` +
-          `${(measurement.peakRssBytes / 1024 / 1024).toFixed(0)} MiB (load ${loadBefore.toFixed(1)})`
-      )
+  for (const { index: i, side, run } of sideTurns(job.name, job.sides, repeat, runsDir)) {
+    const logFile = path.join(run, "output.log")
+    const loadBefore = load()
+    const measurement = await measure({ ...side.prepare(run), log: logFile }, runsDir)
+    const digest = await job.digest(side.output(run))
+    if (digest !== expected) {
+      throw new BenchmarkError({
+        message: `${side.name} wrote something else than the input on ${job.title}:\n  input  ${expected}\n  output ${digest}\n  (kept in ${run})`
+      })
     }
+    await side.cleanup?.(run)
+    if (!side.isFerry) settings[i] = peerSettings(logFile)
+    const transferSeconds = side.isFerry ? reportedSeconds(path.join(run, "state.db"), logFile) : undefined
+    samples[i]!.push({ ...measurement, loadBefore, ...(transferSeconds === undefined ? {} : { transferSeconds }) })
+    fs.rmSync(run, { recursive: true, force: true })
+    log(
+      `  ${job.title} ${side.name}: ${measurement.wallSeconds.toFixed(2)} s, ` +
+        `${(measurement.peakRssBytes / 1024 / 1024).toFixed(0)} MiB (load ${loadBefore.toFixed(1)})`
+    )
   }
   return job.sides.map((side, i) =>
     summarise({

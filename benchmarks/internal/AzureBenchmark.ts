@@ -18,7 +18,7 @@ import type { AzureEnvironment, AzureJob } from "./AzureJobs.js"
 import { blobCopy, blobStream, postgresToBlob } from "./AzureJobs.js"
 import type { Environment, JobName } from "./Jobs.js"
 import { isStartup, reportedSeconds } from "./Jobs.js"
-import { measure } from "./Measure.js"
+import { measure, sideTurns } from "./Measure.js"
 import { postgresInput } from "./PostgresInputs.js"
 import type { Sample, SideResult } from "./Report.js"
 import { summarise } from "./Report.js"
@@ -97,42 +97,36 @@ const runJob = async (
   log: (line: string) => void
 ): Promise<ReadonlyArray<AzureSideResult>> => {
   const samples = job.sides.map((): Array<AzureSample> => [])
-  for (let round = 0; round < repeat; round++) {
-    const order = job.sides.map((_, i) => i)
-    if (round % 2 === 1) order.reverse()
-    for (const i of order) {
-      const side = job.sides[i]!
-      const run = fs.mkdtempSync(path.join(runsDir, `${job.name}-${side.name.replace(/\W+/g, "-")}-`))
-      const logFile = path.join(run, "output.log")
-      try {
-        const command = await side.prepare(run)
-        const loadBefore = os.loadavg()[0]!
-        const azuriteBefore = env.azurite.cpuSeconds()
-        const measurement = await measure({ ...command, log: logFile }, runsDir)
-        const azuriteCpuSeconds = env.azurite.cpuSeconds() - azuriteBefore
-        const { bytesThrough, outputBytes } = await side.check(run, logFile)
-        const transferSeconds = side.name.startsWith("ferry")
-          ? reportedSeconds(path.join(run, "state.db"), logFile)
-          : undefined
-        samples[i]!.push({
-          ...measurement,
-          loadBefore,
-          azuriteCpuSeconds,
-          ...(bytesThrough === undefined ? {} : { bytesThrough }),
-          ...(outputBytes === undefined ? {} : { outputBytes }),
-          ...(transferSeconds === undefined ? {} : { transferSeconds })
-        })
-        log(
-          `  ${job.title} ${side.name}: ${measurement.wallSeconds.toFixed(2)} s, ` +
-            `${(measurement.peakRssBytes / MIB).toFixed(0)} MiB, Azurite ${azuriteCpuSeconds.toFixed(1)} CPU s` +
-            `${bytesThrough === undefined ? "" : `, ${(bytesThrough / MIB).toFixed(0)} MiB through it`}` +
-            `${outputBytes === undefined ? "" : `, wrote ${(outputBytes / MIB).toFixed(0)} MiB`} (load ${loadBefore.toFixed(1)})`
-        )
-      } finally {
-        await side.cleanup(run)
-      }
-      fs.rmSync(run, { recursive: true, force: true })
+  for (const { index: i, side, run } of sideTurns(job.name, job.sides, repeat, runsDir)) {
+    const logFile = path.join(run, "output.log")
+    try {
+      const command = await side.prepare(run)
+      const loadBefore = os.loadavg()[0]!
+      const azuriteBefore = env.azurite.cpuSeconds()
+      const measurement = await measure({ ...command, log: logFile }, runsDir)
+      const azuriteCpuSeconds = env.azurite.cpuSeconds() - azuriteBefore
+      const { bytesThrough, outputBytes } = await side.check(run, logFile)
+      const transferSeconds = side.name.startsWith("ferry")
+        ? reportedSeconds(path.join(run, "state.db"), logFile)
+        : undefined
+      samples[i]!.push({
+        ...measurement,
+        loadBefore,
+        azuriteCpuSeconds,
+        ...(bytesThrough === undefined ? {} : { bytesThrough }),
+        ...(outputBytes === undefined ? {} : { outputBytes }),
+        ...(transferSeconds === undefined ? {} : { transferSeconds })
+      })
+      log(
+        `  ${job.title} ${side.name}: ${measurement.wallSeconds.toFixed(2)} s, ` +
+          `${(measurement.peakRssBytes / MIB).toFixed(0)} MiB, Azurite ${azuriteCpuSeconds.toFixed(1)} CPU s` +
+          `${bytesThrough === undefined ? "" : `, ${(bytesThrough / MIB).toFixed(0)} MiB through it`}` +
+          `${outputBytes === undefined ? "" : `, wrote ${(outputBytes / MIB).toFixed(0)} MiB`} (load ${loadBefore.toFixed(1)})`
+      )
+    } finally {
+      await side.cleanup(run)
     }
+    fs.rmSync(run, { recursive: true, force: true })
   }
   return job.sides.map((side, i) => {
     const taken = samples[i]!

@@ -161,3 +161,25 @@ const withProcPolling = async (command: Command): Promise<Measurement> => {
 /** Runs the command to its end; a non-zero exit is a BenchmarkError with the end of its output. */
 export const measure = (command: Command, scratch: string): Promise<Measurement> =>
   hasGnuTime(scratch) ? withGnuTime(command) : withProcPolling(command)
+
+/**
+ * Each side's turn in each of `repeat` rounds, the sides in reverse order every other
+ * round (so that neither always runs first, on a warmer or a busier machine), each turn
+ * with a run folder of its own under `runsDir`.
+ */
+export function* sideTurns<Side extends { readonly name: string }>(
+  job: string,
+  sides: ReadonlyArray<Side>,
+  repeat: number,
+  runsDir: string
+): Generator<{ readonly index: number; readonly side: Side; readonly run: string }> {
+  for (let round = 0; round < repeat; round++) {
+    const order = sides.map((_, index) => index)
+    if (round % 2 === 1) order.reverse()
+    for (const index of order) {
+      const side = sides[index]!
+      const run = fs.mkdtempSync(path.join(runsDir, `${job}-${side.name.replace(/\W+/g, "-")}-`))
+      yield { index, side, run }
+    }
+  }
+}
