@@ -147,11 +147,16 @@ export interface EncodedFormat {
   readonly null: string
 }
 
-/** A table read as the bytes of a file (see `SourceSession.readEncoded`). */
+/** A table read as the bytes of files (see `SourceSession.readEncoded`). */
 export interface EncodedTable<W> {
-  /** The rows, encoded. */
-  readonly bytes: Stream.Stream<Uint8Array, SourceError>
-  /** Rows in the bytes pulled so far: all of them once `bytes` has ended. */
+  /**
+   * The rows, encoded, in one or more parts that the caller reads at the same time and
+   * writes as a file each: a source that can read disjoint pieces of the table at once
+   * (PostgreSQL: ranges of a large table's pages on connections of their own) returns
+   * several; no order holds between the parts.
+   */
+  readonly parts: ReadonlyArray<Stream.Stream<Uint8Array, SourceError>>
+  /** Rows in the bytes pulled so far, over all parts: all of them once every part has ended. */
   readonly rows: () => number
   /** What the last page of `readTable` would carry: safe to commit once the whole file is written. */
   readonly watermark: Option.Option<W>

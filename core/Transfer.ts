@@ -147,46 +147,53 @@ export const transferToFile = <W, E>(options: {
 const ENCODED_READ_AHEAD = 4
 
 /**
- * A table its source encoded itself (`SourceSession.readEncoded`) into one file of a
- * file sink, after the format's header. Like `transferToFile`, the first bytes are
- * pulled before the file is opened, so that an empty incremental run writes none.
+ * A table its source encoded itself (`SourceSession.readEncoded`) into files of a file
+ * sink, one per part, written at the same time, each starting with the format's header.
+ * Like `transferToFile`, a part's first bytes are pulled before its file is opened: a
+ * part without rows writes no file, except the first when `writeEmpty` holds, so that
+ * an empty incremental run writes none and an empty full snapshot writes one.
  */
 export const transferEncodedToFile = <W>(options: {
   readonly encoded: EncodedTable<W>
   /** What the format writes before the rows (a CSV header line), if anything. */
   readonly header: ReadonlyArray<Uint8Array>
   readonly writer: FileWriter
-  readonly path: string
+  /** The path of the file of each part, by its index. */
+  readonly path: (part: number) => string
   readonly writeEmpty: boolean
   readonly report: ProgressReporter
 }): Effect.Effect<Transferred<W>, SourceError | SinkError> =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const { encoded } = options
-      let bytes = 0
-      const pull = yield* Stream.toPull(encoded.bytes.pipe(Stream.filter((chunk) => chunk.length > 0)))
-      const first = yield* firstChunk(pull)
-      if (Chunk.isEmpty(first) && !options.writeEmpty) {
-        return { rows: 0, bytes: 0, files: 0, watermark: Option.none<W>() }
-      }
-      const rows = Chunk.isEmpty(first)
-        ? Stream.empty
-        : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
-      // A few chunks read ahead, so that the source's socket is read while the sink writes.
-      const content = Stream.concat(Stream.fromIterable(options.header), rows).pipe(
-        Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
-        Stream.tap((chunk) =>
-          Effect.suspend(() => {
-            bytes += chunk.byteLength
-            return options.report({ rows: encoded.rows(), bytes, files: 0 })
-          })
-        )
+  Effect.gen(function* () {
+    const { encoded } = options
+    let bytes = 0
+    const writePart = (part: Stream.Stream<Uint8Array, SourceError>, index: number) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const pull = yield* Stream.toPull(part.pipe(Stream.filter((chunk) => chunk.length > 0)))
+          const first = yield* firstChunk(pull)
+          if (Chunk.isEmpty(first) && !(options.writeEmpty && index === 0)) return 0
+          const rows = Chunk.isEmpty(first)
+            ? Stream.empty
+            : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
+          // A few chunks read ahead, so that the source's socket is read while the sink writes.
+          const content = Stream.concat(Stream.fromIterable(options.header), rows).pipe(
+            Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
+            Stream.tap((chunk) =>
+              Effect.suspend(() => {
+                bytes += chunk.byteLength
+                return options.report({ rows: encoded.rows(), bytes, files: 0 })
+              })
+            )
+          )
+          yield* options.writer.write({ path: options.path(index) }, content)
+          return 1
+        })
       )
-      yield* options.writer.write({ path: options.path }, content)
-      const count = encoded.rows()
-      return { rows: count, bytes, files: 1, watermark: count === 0 ? Option.none<W>() : encoded.watermark }
-    })
-  )
+    const written = yield* Effect.forEach(encoded.parts, writePart, { concurrency: "unbounded" })
+    const files = written.reduce((sum: number, count) => sum + count, 0)
+    const count = encoded.rows()
+    return { rows: count, bytes, files, watermark: count === 0 ? Option.none<W>() : encoded.watermark }
+  })
 
 /** Attempts per file before a file that keeps changing while it is copied fails the run. */
 const COPY_ATTEMPTS = 3

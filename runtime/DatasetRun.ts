@@ -111,7 +111,8 @@ const encodeWatermark = (connector: SourceConnector, watermark: unknown) =>
     Effect.mapError(() => new DatasetError({ message: "the source produced a watermark its own Schema rejects" }))
   )
 
-const partPath = (runId: string, extension: string) => `part-00000-${runId}.${extension}`
+const partPath = (runId: string, extension: string, part = 0) =>
+  `part-${String(part).padStart(5, "0")}-${runId}.${extension}`
 
 /**
  * A run that died between the sink's commit and the checkpoint left an intent: the
@@ -240,7 +241,10 @@ const readEncoded = (
   return read(task.dataset.source.config, plan, { format: "csv", delimiter, quote, null: nullText })
 }
 
-/** A table, into a table sink or, encoded in the mapping's format, into a file store as one part. */
+/**
+ * A table, into a table sink or, encoded in the mapping's format, into a file store:
+ * one part, or one per piece a source that encodes the table itself read at once.
+ */
 const transferTable = (
   task: DatasetTask,
   sides: Sides,
@@ -303,7 +307,7 @@ const transferTable = (
         encoded: encoded.value,
         header: Chunk.toReadonlyArray(header),
         writer,
-        path,
+        path: (part) => partPath(task.runId, format.extensions[0]!, part),
         writeEmpty: mode === "full",
         report
       })

@@ -26,6 +26,8 @@ const FERRY_DATASET = "data"
 
 interface FerryShare {
   readonly source: object
+  /** Settings of the PostgreSQL store beside its URL. */
+  readonly store?: object
   readonly incremental?: object
   readonly output: object
   readonly mapping: object
@@ -38,7 +40,7 @@ const ferryConfig = (env: PostgresEnvironment, run: string, share: FerryShare): 
     state: `sqlite:${path.join(run, "state.db")}`,
     accounts: { provider: {}, consumer: {} },
     stores: {
-      db: { type: "postgres", url: env.url, account: "provider" },
+      db: { type: "postgres", url: env.url, account: "provider", ...share.store },
       output: { ...share.output, account: "consumer" }
     },
     shares: [
@@ -84,20 +86,34 @@ const partFile = (folder: string, extension: string): string => {
   return part
 }
 
-const ferryToFile = (env: PostgresEnvironment, input: PostgresInput, format: "csv" | "parquet"): Side => ({
-  name: "ferry",
+/**
+ * Ferry writing the table into a folder as CSV or Parquet; `parallelReads` sets the
+ * store's `parallel_reads` (its default otherwise). CSV may come in several parts,
+ * which the digest reads together (a glob); Parquet is one file.
+ */
+const ferryToFile = (
+  env: PostgresEnvironment,
+  input: PostgresInput,
+  format: "csv" | "parquet",
+  parallelReads?: number
+): Side => ({
+  name: parallelReads === undefined ? "ferry" : `ferry, parallel_reads ${parallelReads}`,
   isFerry: true,
   prepare: (run) => {
     const config = path.join(run, "ferry.yaml")
     const share: FerryShare = {
       source: { table: input.table },
+      ...(parallelReads === undefined ? {} : { store: { parallel_reads: parallelReads } }),
       output: { type: "local", root: path.join(run, "out") },
       mapping: { path: "data/", format }
     }
     fs.writeFileSync(config, ferryConfig(env, run, share))
     return ferryCommand(env, config, run, ["--full"])
   },
-  output: (run) => partFile(path.join(run, "out", "data"), format)
+  output: (run) =>
+    format === "csv"
+      ? path.join(path.dirname(partFile(path.join(run, "out", "data"), format)), "part-*.csv")
+      : partFile(path.join(run, "out", "data"), format)
 })
 
 /** psql exporting the whole table as CSV with a header line, into a file of the run. */
@@ -138,14 +154,20 @@ const createPeerTarget = (env: PostgresEnvironment, input: PostgresInput, run: s
 
 const postgresDigest = (env: PostgresEnvironment) => (table: string) => pgDigest(env.client, table)
 
-/** Ferry and psql copying the table into a CSV file. */
-const toCsvJob = (name: JobName, title: string, env: PostgresEnvironment, input: PostgresInput): Job => ({
+/** Ferry and psql copying the table into a CSV file; `others`, more sides beside them. */
+const toCsvJob = (
+  name: JobName,
+  title: string,
+  env: PostgresEnvironment,
+  input: PostgresInput,
+  others: ReadonlyArray<Side> = []
+): Job => ({
   name,
   title,
   unit: "rows",
   count: input.rows,
   inputBytes: input.csvBytes,
-  sides: [ferryToFile(env, input, "csv"), psqlToCsv(env, input)],
+  sides: [ferryToFile(env, input, "csv"), psqlToCsv(env, input), ...others],
   expected: () => csvDigest(env)(input.referenceCsv),
   digest: csvDigest(env)
 })
@@ -154,8 +176,9 @@ const toCsvJob = (name: JobName, title: string, env: PostgresEnvironment, input:
 export const postgresStartup = (env: PostgresEnvironment, input: PostgresInput): Job =>
   toCsvJob("pg-startup", "start-up (1 row)", env, input)
 
+/** With a third side that reads the table on two connections (the default reads it on one). */
 export const postgresToCsv = (env: PostgresEnvironment, input: PostgresInput): Job =>
-  toCsvJob("pg-to-csv", "PostgreSQL → CSV", env, input)
+  toCsvJob("pg-to-csv", "PostgreSQL → CSV", env, input, [ferryToFile(env, input, "csv", 2)])
 
 /** psql cannot write Parquet: its side is the same CSV export, the issue's yardstick for every job. */
 export const postgresToParquet = (env: PostgresEnvironment, input: PostgresInput): Job => ({

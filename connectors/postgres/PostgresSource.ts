@@ -49,11 +49,21 @@ import { CopyBinaryDecoder, CopyDecodeError } from "./internal/CopyBinary.js"
 import type { CsvField, CsvFieldKind } from "./internal/CopyCsv.js"
 import { CopyCsvRewriter, isRewritableDialect } from "./internal/CopyCsv.js"
 import { copyOut } from "./internal/CopyOut.js"
+import type { ParallelReads } from "./internal/TableSplit.js"
+import { splitTable } from "./internal/TableSplit.js"
 import type { KeyColumn } from "./internal/KeyRanges.js"
 import { isReconcilableType, KEY_SETTINGS, keyWire, makePgKeySide, SERVING_INDEX_QUERY } from "./internal/KeyRanges.js"
 import { quoteString, sqlLiteral } from "./internal/Literals.js"
 import type { OpenedPool, PgErrorContext } from "./PostgresStore.js"
-import { describePgError, openPool, PostgresError, PostgresStoreConfig, runQuery } from "./PostgresStore.js"
+import {
+  DEFAULT_PARALLEL_READ_MIN_MB,
+  DEFAULT_PARALLEL_READS,
+  describePgError,
+  openPool,
+  PostgresError,
+  PostgresStoreConfig,
+  runQuery
+} from "./PostgresStore.js"
 import type { MappedColumn, PgColumn, PgType } from "./PostgresTypes.js"
 import { isBuiltinMapped, mapColumn, pgTypeOfRow, TYPE_CATALOG_QUERY } from "./PostgresTypes.js"
 
@@ -132,6 +142,7 @@ interface Session {
   readonly store: string
   readonly opened: OpenedPool
   readonly snapshot: string
+  readonly parallel: ParallelReads
 }
 
 const sourceError = (
@@ -857,13 +868,7 @@ const readEncoded = (
         ? `(${columnExpression(column)})::float8 AS ${quoteIdentifier(column.column.name)}`
         : selected(column)
     )
-    const sql =
-      `COPY (${selectSql(list, statement.from, statement.conditions, statement.orderBy)}) TO STDOUT ` +
-      `(FORMAT csv, DELIMITER ${literal(format.delimiter)}, QUOTE ${literal(format.quote)}, NULL ${literal(format.null)})`
-    yield* Effect.logDebug(`PostgreSQL read of ${described.relation.shown}, as CSV`).pipe(
-      Effect.annotateLogs({ store, dataset: plan.dataset, sql })
-    )
-    const rewriter = new CopyCsvRewriter(fields, format)
+    const copyOptions = `(FORMAT csv, DELIMITER ${literal(format.delimiter)}, QUOTE ${literal(format.quote)}, NULL ${literal(format.null)})`
     const decodeFailed = (error: unknown) =>
       error instanceof CopyDecodeError
         ? fail({
@@ -871,27 +876,57 @@ const readEncoded = (
             ...(error.column === undefined ? {} : { column: error.column })
           })
         : fail({ message: `${described.relation.shown}: ${String(error)}` })
-    const bytes = Stream.suspend(() =>
-      Stream.fromAsyncIterable(client.query(copyOut(sql)) as AsyncIterable<Uint8Array>, queryFailed)
-    ).pipe(
-      Stream.mapEffect((chunk) => Effect.try({ try: () => rewriter.push(chunk), catch: decodeFailed })),
-      Stream.filter((rows): rows is Uint8Array => rows !== undefined),
-      Stream.concat(
-        Stream.fromIterableEffect(
-          Effect.zipLeft(
-            Effect.try({
-              try: (): ReadonlyArray<Uint8Array> => {
-                const last = rewriter.end()
-                return last === undefined ? [] : [last]
-              },
-              catch: decodeFailed
-            }),
-            Effect.mapError(finish, failed)
+
+    // A full read of a whole table has no order to keep, so large ones split into ranges of pages.
+    const splittable = plan.mode === "full" && dataset.table !== undefined && statement.orderBy === ""
+    const readers = splittable
+      ? yield* Effect.mapError(
+          splitTable({
+            store,
+            pool: session.opened.pool,
+            context,
+            parallel: session.parallel,
+            relation: described.relation,
+            first: { client, finish },
+            connect: Effect.tap(snapshotConnection(session), (reader) =>
+              runQuery(reader.client, store, CSV_SETTINGS, [], context)
+            )
+          }),
+          failed
+        )
+      : [{ client, finish, range: [] }]
+    const rewriters = readers.map(() => new CopyCsvRewriter(fields, format))
+    const parts = readers.map((reader, index) => {
+      const rewriter = rewriters[index]!
+      const sql = `COPY (${selectSql(list, statement.from, [...statement.conditions, ...reader.range], statement.orderBy)}) TO STDOUT ${copyOptions}`
+      return Stream.suspend(() =>
+        Stream.fromAsyncIterable(reader.client.query(copyOut(sql)) as AsyncIterable<Uint8Array>, queryFailed)
+      ).pipe(
+        Stream.mapEffect((chunk) => Effect.try({ try: () => rewriter.push(chunk), catch: decodeFailed })),
+        Stream.filter((rows): rows is Uint8Array => rows !== undefined),
+        Stream.concat(
+          Stream.fromIterableEffect(
+            Effect.zipLeft(
+              Effect.try({
+                try: (): ReadonlyArray<Uint8Array> => {
+                  const last = rewriter.end()
+                  return last === undefined ? [] : [last]
+                },
+                catch: decodeFailed
+              }),
+              Effect.mapError(reader.finish, failed)
+            )
+          )
+        ),
+        Stream.onStart(
+          Effect.logDebug(`PostgreSQL read of ${described.relation.shown}, as CSV`).pipe(
+            Effect.annotateLogs({ store, dataset: plan.dataset, part: index, sql })
           )
         )
       )
-    )
-    return Option.some({ bytes, rows: () => rewriter.rows, watermark })
+    })
+    const rows = () => rewriters.reduce((sum, rewriter) => sum + rewriter.rows, 0)
+    return Option.some({ parts, rows, watermark })
   })
 
 const openSession = (
@@ -934,7 +969,15 @@ const openSession = (
     )
     const results = exported as unknown as ReadonlyArray<pg.QueryResult<{ id: string }>>
     const snapshot = results[2]!.rows[0]!.id
-    const session: Session = { store, opened, snapshot }
+    const session: Session = {
+      store,
+      opened,
+      snapshot,
+      parallel: {
+        connections: config.parallel_reads ?? DEFAULT_PARALLEL_READS,
+        minBytes: (config.parallel_read_min_mb ?? DEFAULT_PARALLEL_READ_MIN_MB) * 1024 * 1024
+      }
+    }
 
     const described = new Map<string, Described>()
     const describe = (dataset: PostgresDatasetConfig): Effect.Effect<Described, SourceError> =>

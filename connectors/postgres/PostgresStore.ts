@@ -38,6 +38,22 @@ export const PostgresStoreConfig = Schema.Struct({
       description: "How long to wait for the server to accept a connection (default 10).",
       examples: [10]
     })
+  ),
+  parallel_reads: Schema.optional(
+    Schema.Int.pipe(Schema.between(1, 16)).annotations({
+      description:
+        "Connections a full snapshot of one large table into CSV reads it on at once, each a range of the table's " +
+        "pages written as a part file of its own, while the pool has connections to spare (default 1: every table " +
+        "on one connection). Worth raising when the server, not Ferry, is the slower side.",
+      examples: [2]
+    })
+  ),
+  parallel_read_min_mb: Schema.optional(
+    Schema.Int.pipe(Schema.between(1, 1_048_576)).annotations({
+      description:
+        "The size in MiB from which a table's pages are split between parallel_reads connections (default 64).",
+      examples: [64]
+    })
   )
 }).annotations({
   identifier: "PostgresStoreConfig",
@@ -52,6 +68,8 @@ export class PostgresError extends Schema.TaggedError<PostgresError>()("Postgres
 }) {}
 
 export const DEFAULT_POOL_SIZE = 10
+export const DEFAULT_PARALLEL_READS = 1
+export const DEFAULT_PARALLEL_READ_MIN_MB = 64
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
 
 /** What a message about a failure may name: never the URL or the password. */

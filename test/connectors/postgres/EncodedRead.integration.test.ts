@@ -282,11 +282,14 @@ const encoded = (
       const table = yield* session.readEncoded!(dataset, read, encodedFormat(options))
       if (Option.isNone(table)) return Option.none()
       const header = bytesOf(yield* Stream.runCollect(Csv.encode(columns, Stream.empty, options)))
-      const rows = bytesOf(yield* Stream.runCollect(table.value.bytes))
+      // Parts in order are the table in the order of its pages, as one read gives it.
+      const parts = yield* Effect.forEach(table.value.parts, Stream.runCollect, { concurrency: "unbounded" })
+      const rows = Buffer.concat(parts.map(bytesOf))
       return Option.some({
         bytes: Buffer.concat([header, rows]),
         watermark: table.value.watermark,
-        rows: table.value.rows()
+        rows: table.value.rows(),
+        parts: parts.length
       })
     })
   )
