@@ -9,7 +9,7 @@ import * as path from "node:path"
 export const SOURCE_FOLDERS = ["core", "connectors", "sinks", "runtime", "config"]
 
 /** The bundle's entry, relative to the project's root. */
-export const BUNDLE_ENTRY = "dist/bundle/main.js"
+export const BUNDLE_ENTRY = "dist/bundle/ferry.cjs"
 
 const isSource = (name) => name.endsWith(".ts") && !name.endsWith(".d.ts")
 

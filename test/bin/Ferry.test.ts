@@ -110,7 +110,8 @@ const ferryRecorded = (env: Record<string, string>, ...args: ReadonlyArray<strin
   })
   const urls = fs.readFileSync(log, "utf8").split("\n")
   const loaded = (relative: string) => urls.includes(pathToFileURL(path.join(root, relative)).href)
-  const entry = loaded("dist/bundle/main.js")
+  // The bundle is a script compiled by bin/bundled.js, which module resolution does not see.
+  const entry = loaded("bin/bundled.js")
     ? "bundle"
     : loaded("dist/runtime/cli/main.js")
       ? "compiled"
@@ -174,11 +175,35 @@ describe("bin/ferry.js", SLOW, () => {
     ).toBe("PAR1")
   })
 
+  it("keeps a code cache per command beside the bundle: written by its first run, then used, and replaced when V8 refuses it", () => {
+    const cache = path.join(root, "dist", "bundle", "ferry.cjs.validate.cache")
+    fs.rmSync(cache, { force: true })
+    const first = ferryRecorded({}, "validate", "plain.yaml")
+    expect(first.status).toBe(0)
+    expect(first.entry).toBe("bundle")
+    const written = fs.statSync(cache)
+    expect(written.size).toBeGreaterThan(100_000)
+    // A cache V8 takes is left as it is: a new one would be a new file, renamed over it.
+    const second = ferryRecorded({}, "validate", "plain.yaml")
+    expect(second.stdout).toBe(first.stdout)
+    expect(fs.statSync(cache).ino).toBe(written.ino)
+    // One it refuses (here: not a cache at all) does not stop the run, and is written anew.
+    fs.writeFileSync(cache, "not a code cache")
+    const refused = ferryRecorded({}, "validate", "plain.yaml")
+    expect(refused.stderr).toBe("")
+    expect(refused.stdout).toBe(first.stdout)
+    expect(fs.readFileSync(cache).length).toBeGreaterThan(100_000)
+    // Another command has a cache of its own.
+    expect(ferryRecorded({}, "--version").status).toBe(0)
+    expect(fs.existsSync(path.join(root, "dist", "bundle", "ferry.cjs.default.cache"))).toBe(true)
+    expect(fs.statSync(cache).ino).not.toBe(written.ino)
+  })
+
   it("runs the compiled modules for a config that names plugins, and the bundle refuses plugins itself", () => {
     expect(ferryRecorded({}, "plugins", "ferry.yaml").entry).toBe("compiled")
     const direct = spawnSync(
       process.execPath,
-      [path.join(root, "dist", "bundle", "main.js"), "plugins", "ferry.yaml"],
+      [path.join(root, "dist", "bundle", "ferry.cjs"), "plugins", "ferry.yaml"],
       {
         cwd: root,
         encoding: "utf8",
