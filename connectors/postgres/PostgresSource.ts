@@ -550,10 +550,12 @@ const readTable = (
           : fail({ message: `${described.relation.shown}: ${String(error)}` })
 
       const copy = client.query(copyOut(statement.sql))
-      const batches = Stream.fromAsyncIterable(copy as AsyncIterable<Uint8Array>, (error) =>
+      const batches = Stream.fromAsyncIterable(copy, (error) =>
         fail({ message: describePgError(error, context) })
       ).pipe(
-        Stream.mapEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: decodeFailed })),
+        Stream.mapEffect((pieces) =>
+          Effect.try({ try: () => pieces.flatMap((piece) => decoder.push(piece)), catch: decodeFailed })
+        ),
         Stream.concat(
           Stream.fromEffect(
             Effect.gen(function* () {
@@ -761,8 +763,8 @@ const copyBatch = (
   Effect.tryPromise(async () => {
     const decoder = new CopyBinaryDecoder(columns.map((column) => ({ ...column.column, wire: column.wire })))
     const batches: Array<Batch> = []
-    for await (const chunk of client.query(copyOut(sql)) as AsyncIterable<Uint8Array>)
-      batches.push(...decoder.push(chunk))
+    for await (const pieces of client.query(copyOut(sql)))
+      for (const piece of pieces) batches.push(...decoder.push(piece))
     const last = decoder.end()
     if (last !== undefined) batches.push(last)
     return batches[0] ?? emptyBatch(columns.map((column) => column.column))
@@ -899,11 +901,9 @@ const readEncoded = (
     const parts = readers.map((reader, index) => {
       const rewriter = rewriters[index]!
       const sql = `COPY (${selectSql(list, statement.from, [...statement.conditions, ...reader.range], statement.orderBy)}) TO STDOUT ${copyOptions}`
-      return Stream.suspend(() =>
-        Stream.fromAsyncIterable(reader.client.query(copyOut(sql)) as AsyncIterable<Uint8Array>, queryFailed)
-      ).pipe(
-        Stream.mapEffect((chunk) => Effect.try({ try: () => rewriter.push(chunk), catch: decodeFailed })),
-        Stream.filter((rows): rows is Uint8Array => rows !== undefined),
+      return Stream.suspend(() => Stream.fromAsyncIterable(reader.client.query(copyOut(sql)), queryFailed)).pipe(
+        Stream.mapEffect((pieces) => Effect.try({ try: () => rewriter.pushPieces(pieces), catch: decodeFailed })),
+        Stream.flattenIterables,
         Stream.concat(
           Stream.fromIterableEffect(
             Effect.zipLeft(

@@ -325,6 +325,16 @@ export class CopyCsvRewriter {
     return this.takeRows()
   }
 
+  /** `push` for consecutive chunks: the rows they finish, in chunks worth writing. */
+  pushPieces(pieces: ReadonlyArray<Uint8Array>): Array<Uint8Array> {
+    const rows: Array<Uint8Array> = []
+    for (const piece of pieces) {
+      const finished = this.push(piece)
+      if (finished !== undefined) rows.push(finished)
+    }
+    return rows
+  }
+
   /** After the last chunk: the rows not handed out yet. Nothing may be left half read. */
   end(): Uint8Array | undefined {
     if (this.position !== this.rowStart || this.inQuotes) this.fail("the COPY data ended inside a row")

@@ -248,8 +248,10 @@ const copyBatches = <E>(options: PgKeySideOptions<E>, sql: string): Stream.Strea
         { batchRows: options.batchRows ?? KEY_BATCH_ROWS }
       )
       const copy = client.query(copyOut(sql))
-      return Stream.fromAsyncIterable(copy as AsyncIterable<Uint8Array>, options.fail).pipe(
-        Stream.mapEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: options.fail })),
+      return Stream.fromAsyncIterable(copy, options.fail).pipe(
+        Stream.mapEffect((pieces) =>
+          Effect.try({ try: () => pieces.flatMap((piece) => decoder.push(piece)), catch: options.fail })
+        ),
         Stream.concat(
           Stream.fromEffect(
             Effect.gen(function* () {

@@ -18,9 +18,10 @@ afterAll(async () => {
   await client.end()
 })
 
-const collect = async (stream: AsyncIterable<Buffer>): Promise<Buffer> => {
+/** The bytes of a copy-out: pg-copy-streams gives chunks, copyOut lists of them. */
+const collect = async (stream: AsyncIterable<Buffer | ReadonlyArray<Buffer>>): Promise<Buffer> => {
   const chunks: Array<Buffer> = []
-  for await (const chunk of stream) chunks.push(chunk)
+  for await (const chunk of stream) chunks.push(...(Buffer.isBuffer(chunk) ? [chunk] : chunk))
   return Buffer.concat(chunks)
 }
 
