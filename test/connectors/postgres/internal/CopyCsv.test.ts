@@ -86,6 +86,24 @@ describe("CopyCsvRewriter", () => {
     for (const size of [1, 2, 3, 5, 7, 64, 1000]) expect(rewrite(MIXED, MIXED_INPUT, DEFAULT, size)).toBe(MIXED_OUTPUT)
   })
 
+  it("finds every delimiter, quote and line feed wherever it falls in a four-byte word", () => {
+    // Fields of every length from 0 to 8, some quoted around delimiters, quotes and line
+    // feeds, so that each special byte comes at each offset of the words read at once.
+    let seed = 7
+    const next = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+      return seed % n
+    }
+    const value = () => {
+      const text = Array.from({ length: next(9) }, () => 'ab,"\nc'[next(6)]!).join("")
+      return /[,"\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
+    }
+    const fields = [field("a", "verbatim"), field("b", "text"), field("c", "verbatim")]
+    const lines = Array.from({ length: 2_000 }, () => `${value()},${value()},${value()}\n`)
+    const input = lines.join("")
+    for (const size of [undefined, 5, 4096]) expect(rewrite(fields, input, DEFAULT, size)).toBe(input)
+  })
+
   it("counts the rows it rewrote", () => {
     const rewriter = new CopyCsvRewriter(MIXED, DEFAULT)
     rewriter.push(Buffer.from(MIXED_INPUT))
