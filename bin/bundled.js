@@ -4,13 +4,18 @@
 // (`ferry.cjs.run.cache`, …), since each holds only what its command ran: `ferry
 // --help` first would otherwise leave every later `ferry run` half cached. A command's
 // first run, and a run whose Node or V8 flags differ from the cache's (V8 refuses it
-// then), writes its cache as it exits; where the folder is read-only, the bundle runs
-// uncached.
+// then), writes its cache as it exits or a second after it started, whichever comes
+// first: by then it has compiled its start-up, and a longer run would lose that
+// bytecode, which V8 drops from functions unused for a few collections. Where the
+// folder is read-only, the bundle runs uncached.
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import Module, { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as vm from "node:vm"
+
+/** When a long run writes its cache: after its start-up, before V8 drops the bytecode of code run only then. */
+const CACHE_AFTER_MS = 1000
 
 /** The command of a command line (`run`, `validate`, …), as a file name's part. */
 export const commandOf = (args) => {
@@ -33,8 +38,11 @@ export const runBundle = (file, args = process.argv.slice(2)) => {
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
   })
   if (cachedData === undefined || script.cachedDataRejected) {
-    // At exit the cache holds every function the run compiled, not only the top level.
-    process.once("exit", () => {
+    // Written after the code ran, the cache holds every function compiled so far, not only the top level.
+    let written = false
+    const write = () => {
+      if (written) return
+      written = true
       const temporary = `${cacheFile}.${process.pid}`
       try {
         writeFileSync(temporary, script.createCachedData())
@@ -42,7 +50,9 @@ export const runBundle = (file, args = process.argv.slice(2)) => {
       } catch {
         rmSync(temporary, { force: true })
       }
-    })
+    }
+    process.once("exit", write)
+    setTimeout(write, CACHE_AFTER_MS).unref()
   }
   const bundle = new Module(file)
   bundle.filename = file
