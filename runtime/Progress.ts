@@ -6,7 +6,6 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import logUpdate from "log-update"
 import type { Progress } from "../core/Transfer.js"
 
 export interface DatasetOutcome extends Progress {
@@ -73,8 +72,9 @@ export const summaryLine = (label: string, outcome: DatasetOutcome): string => {
 
 const REDRAW_MS = 200
 
-/** Live lines on a terminal. */
+/** Live lines on a terminal. log-update is imported only then: runs into logs and pipes need not load it. */
 const terminal = Effect.gen(function* () {
+  const { default: logUpdate } = yield* Effect.promise(() => import("log-update"))
   const active = new Map<string, { started: number; progress: Progress }>()
   let lastDraw = 0
   const draw = (force: boolean) => {
