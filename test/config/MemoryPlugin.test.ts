@@ -13,6 +13,7 @@ import { formatText } from "../../core/Values.js"
 import { clearMemoryTables, memorySink, memorySource, memoryTables } from "../fixtures/plugins/memory-plugin.js"
 import type { MemoryStoreConfig } from "../fixtures/plugins/memory-plugin.js"
 import { loaded } from "./support.js"
+import { readPlan } from "../support/plans.js"
 
 /** The store config as a share config would give it, decoded through loadConfig. */
 const storeConfig = Effect.map(
@@ -34,15 +35,7 @@ stores:
   (config) => config.stores.get("mem")!.config as MemoryStoreConfig
 )
 
-const plan = (overrides: Partial<ReadPlan<CursorWatermark>>): ReadPlan<CursorWatermark> => ({
-  dataset: "events",
-  mode: "full",
-  after: Option.none(),
-  columns: Option.none(),
-  filter: Option.none(),
-  incremental: Option.none(),
-  ...overrides
-})
+const plan = (overrides: Partial<ReadPlan<CursorWatermark>>): ReadPlan<CursorWatermark> => readPlan("events", overrides)
 
 const incremental = Option.some({ cursor: "at", key: ["id"], lookback: Option.none() })
 

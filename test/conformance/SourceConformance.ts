@@ -18,6 +18,7 @@ import type { Column, LogicalType } from "../../core/Types.js"
 import { typeName } from "../../core/Types.js"
 import type { Row } from "./Tables.js"
 import { allTypeColumns, allTypeRows, collect, column, rowsOf, sortedText } from "./Tables.js"
+import { readPlan } from "../support/plans.js"
 
 export interface TableSpec {
   readonly columns: ReadonlyArray<Column>
@@ -86,15 +87,7 @@ const cursorRows = (count: number, perCursor: number): Array<Row> => {
 
 const INCREMENTAL: IncrementalSpec = { cursor: "at", key: ["id"], lookback: Option.none() }
 
-const plan = <W>(overrides: Partial<ReadPlan<W>>): ReadPlan<W> => ({
-  dataset: "conformance",
-  mode: "full",
-  after: Option.none(),
-  columns: Option.none(),
-  filter: Option.none(),
-  incremental: Option.none(),
-  ...overrides
-})
+const plan = <W>(overrides: Partial<ReadPlan<W>>): ReadPlan<W> => readPlan("conformance", overrides)
 
 const open = <C, D, W>(setup: SourceConformanceSetup<C, D, W>, fixture: SourceFixture<C, D>) =>
   setup.connector.open(fixture.config, fixture.context)

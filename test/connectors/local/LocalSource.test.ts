@@ -14,6 +14,7 @@ import type { LocalDatasetConfig, LocalWatermark } from "../../../connectors/loc
 import { LocalDatasetConfig as DatasetSchema, localSource } from "../../../connectors/local/LocalSource.js"
 import { Parquet } from "../../../sinks/formats/Parquet.js"
 import { batchOf, collect, column, rowsOf, rowText } from "../../conformance/Tables.js"
+import { readPlan } from "../../support/plans.js"
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-local-source-"))
 afterAll(() => fs.rmSync(base, { recursive: true, force: true }))
@@ -34,15 +35,7 @@ const dataset = (fields: Record<string, unknown>): LocalDatasetConfig => Schema.
 
 const open = (root: string) => localSource.open({ root }, { store: "src", baseDir: root })
 
-const plan = (overrides: Partial<ReadPlan<LocalWatermark>> = {}): ReadPlan<LocalWatermark> => ({
-  dataset: "d",
-  mode: "full",
-  after: Option.none(),
-  columns: Option.none(),
-  filter: Option.none(),
-  incremental: Option.none(),
-  ...overrides
-})
+const plan = (overrides: Partial<ReadPlan<LocalWatermark>> = {}): ReadPlan<LocalWatermark> => readPlan("d", overrides)
 
 /** The dataset's columns (as type names) and every row as text. */
 const readTable = (root: string, fields: Record<string, unknown>, readPlan = plan()) =>

@@ -29,6 +29,7 @@ import type { CsvOptions } from "../../../sinks/formats/Options.js"
 import { CsvOptions as CsvOptionsSchema } from "../../../sinks/formats/Options.js"
 import { dataFiles, runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
 import { makeSchema, storeConfig, TEST_URL } from "../../support/postgres.js"
+import { readPlan } from "../../support/plans.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 
@@ -225,15 +226,8 @@ const spec = (cursor: string, key: ReadonlyArray<string>, lookback?: Duration.Du
   lookback: lookback === undefined ? Option.none() : Option.some(Duration.decode(lookback))
 })
 
-const plan = (overrides: Partial<ReadPlan<CursorWatermark>> = {}): ReadPlan<CursorWatermark> => ({
-  dataset: "encoded",
-  mode: "full",
-  after: Option.none(),
-  columns: Option.none(),
-  filter: Option.none(),
-  incremental: Option.none(),
-  ...overrides
-})
+const plan = (overrides: Partial<ReadPlan<CursorWatermark>> = {}): ReadPlan<CursorWatermark> =>
+  readPlan("encoded", overrides)
 
 const bytesOf = (chunks: Chunk.Chunk<Uint8Array>): Buffer => Buffer.concat(Chunk.toReadonlyArray(chunks))
 

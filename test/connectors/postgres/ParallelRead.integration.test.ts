@@ -29,6 +29,7 @@ import { Csv } from "../../../sinks/formats/Csv.js"
 import { CsvOptions } from "../../../sinks/formats/Options.js"
 import { csvLines, dataFiles, runOnce, shareConfig, workspace } from "../../runtime/RunSupport.js"
 import { makeSchema, storeConfig, TEST_URL } from "../../support/postgres.js"
+import { readPlan } from "../../support/plans.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 
@@ -65,15 +66,8 @@ const withSession = <A>(
     Effect.flatMap(postgresSource.open(storeConfig(TEST_URL, settings), { store: "pg", baseDir: "." }), use)
   )
 
-const plan = (overrides: Partial<ReadPlan<CursorWatermark>> = {}): ReadPlan<CursorWatermark> => ({
-  dataset: "big",
-  mode: "full",
-  after: Option.none(),
-  columns: Option.none(),
-  filter: Option.none(),
-  incremental: Option.none(),
-  ...overrides
-})
+const plan = (overrides: Partial<ReadPlan<CursorWatermark>> = {}): ReadPlan<CursorWatermark> =>
+  readPlan("big", overrides)
 
 const options = Schema.decodeUnknownSync(CsvOptions)({})
 const FORMAT = { format: "csv", delimiter: options.delimiter, quote: options.quote, null: options.null } as const

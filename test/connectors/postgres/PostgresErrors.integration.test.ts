@@ -17,6 +17,7 @@ import type { ReadPlan } from "../../../core/Source.js"
 import type { CursorWatermark } from "../../../core/Watermark.js"
 import { collect } from "../../conformance/index.js"
 import { makeSchema, storeConfig } from "../../support/postgres.js"
+import { readPlan } from "../../support/plans.js"
 
 let schema: Awaited<ReturnType<typeof makeSchema>>
 
@@ -38,15 +39,8 @@ afterAll(async () => {
 
 const context = { store: "sales-db", baseDir: "." }
 
-const plan = (overrides: Partial<ReadPlan<CursorWatermark>> = {}): ReadPlan<CursorWatermark> => ({
-  dataset: "sales",
-  mode: "full",
-  after: Option.none(),
-  columns: Option.none(),
-  filter: Option.none(),
-  incremental: Option.none(),
-  ...overrides
-})
+const plan = (overrides: Partial<ReadPlan<CursorWatermark>> = {}): ReadPlan<CursorWatermark> =>
+  readPlan("sales", overrides)
 
 const failure = <A>(effect: Effect.Effect<A, SourceError, never>) =>
   Effect.map(Effect.exit(effect), (exit) => {
