@@ -11,6 +11,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import Module, { createRequire } from "node:module"
 import * as path from "node:path"
+import { setTimeout } from "node:timers"
 import { pathToFileURL } from "node:url"
 import * as vm from "node:vm"
 
