@@ -6,6 +6,7 @@
  * alone; the ranges together cover the table, and every row version is in exactly one.
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type pg from "pg"
 import type { PgErrorContext } from "../PostgresStore.js"
@@ -75,7 +76,7 @@ const poolHasRoom = (pool: pg.Pool): boolean =>
  * `first`'s lock would make them wait for `first`, which cannot finish before they do.
  * When NOWAIT is refused the table is read by `first` alone. Further connections are
  * taken only while the pool has one to spare, so that readers of several datasets
- * never wait on one another for the pool.
+ * never wait on one another for the pool; one the server refuses leaves fewer ranges.
  */
 export const splitTable = (options: {
   readonly store: string
@@ -104,7 +105,13 @@ export const splitTable = (options: {
     yield* runQuery(first.client, store, `LOCK TABLE ${relation.sql} IN ACCESS SHARE MODE`, [], context)
     const others: Array<SnapshotReader> = []
     while (others.length < parallel.connections - 1 && poolHasRoom(options.pool)) {
-      const reader = yield* options.connect
+      // A connection the server refuses (max_connections reached, say) only means fewer ranges.
+      const opened = yield* Effect.option(options.connect)
+      if (Option.isNone(opened)) {
+        yield* Effect.logDebug(`${relation.shown} is read on ${others.length + 1} connections: no more could open`)
+        break
+      }
+      const reader = opened.value
       others.push(reader)
       const locked = yield* Effect.tryPromise({
         try: () => reader.client.query(`LOCK TABLE ${relation.sql} IN ACCESS SHARE MODE NOWAIT`),

@@ -190,7 +190,7 @@ describe("parallel reads", () => {
   it.effect("reads on one connection while a rewrite of the table waits for its lock", () =>
     Effect.gen(function* () {
       const name = `${quoteIdentifier(schema.name)}.big`
-      const pool = new pg.Pool({ connectionString: TEST_URL, max: 5 })
+      const pool = new pg.Pool({ connectionString: TEST_URL, max: 10 })
       const rewriter = new pg.Client({ connectionString: TEST_URL })
       yield* Effect.addFinalizer(() =>
         Effect.promise(() => Promise.all([pool.end(), rewriter.end().catch(() => undefined)]))
@@ -226,6 +226,23 @@ describe("parallel reads", () => {
       const unhindered = yield* split(yield* reader)
       expect(unhindered.map((part) => part.range.length)).toEqual([1, 2, 1])
       yield* Effect.forEach(unhindered, (part) => part.finish, { discard: true })
+
+      // A connection that cannot open (the server's max_connections, say) leaves fewer ranges, not a failure.
+      let opened = 0
+      const failing = Effect.suspend(() =>
+        ++opened > 1 ? Effect.fail(new PostgresError({ store: "pg", message: "too many clients already" })) : reader
+      )
+      const fewer = yield* splitTable({
+        store: "pg",
+        pool,
+        context: {},
+        parallel: { connections: 3, minBytes: 1024 * 1024 },
+        relation: { sql: name, shown: "big" },
+        first: yield* reader,
+        connect: failing
+      })
+      expect(fewer.map((part) => part.range.length)).toEqual([1, 1])
+      yield* Effect.forEach(fewer, (part) => part.finish, { discard: true })
 
       // The first range's lock is held; a VACUUM FULL-like lock request queues behind it.
       const first = yield* reader
