@@ -807,9 +807,11 @@ const encodedWatermark = (
 /**
  * A table read as CSV in Ferry's text forms: `COPY (SELECT …) TO STDOUT (FORMAT csv)`
  * with the read's own SELECT, WHERE and ORDER BY, its output rewritten where
- * PostgreSQL's text forms differ from Ferry's (internal/CopyCsv.ts). `None` for a
- * dialect, a column type, a cursor or a view's settings that would not give exactly
- * the bytes of the batches encoded by sinks/formats/Csv.ts.
+ * PostgreSQL's text forms differ from Ferry's (internal/CopyCsv.ts). A full read of a
+ * large table comes in parts, one per range of its pages, when the store allows
+ * `parallel_reads` (internal/TableSplit.ts). `None` for a dialect, a column type, a
+ * cursor or a view's settings that would not give exactly the bytes of the batches
+ * encoded by sinks/formats/Csv.ts.
  */
 const readEncoded = (
   session: Session,
