@@ -106,6 +106,36 @@ describe("local sink: atomic publish", () => {
     })
   )
 
+  it.scoped("writes a file larger than its flushes ahead, every byte and its checksum, two files at once", () =>
+    Effect.gen(function* () {
+      const root = freshRoot()
+      const target = path.join(root, "sales")
+      // 40 MiB in 1 MiB chunks: flushes start on the way (every 32 MiB) and the last waits for them.
+      const chunks = (seed: number) => Array.from({ length: 40 }, (_, i) => Buffer.alloc(1024 * 1024, seed + i))
+      const content = (seed: number) => Stream.fromIterable(chunks(seed))
+      const expected = (seed: number) =>
+        createHash("sha256")
+          .update(Buffer.concat(chunks(seed)))
+          .digest("hex")
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const writer = yield* openWriter(root, "run-large", "replace")
+          const written = yield* Effect.all(
+            [writer.write({ path: "part-0.bin" }, content(0)), writer.write({ path: "part-1.bin" }, content(7))],
+            { concurrency: "unbounded" }
+          )
+          expect(written).toEqual([
+            { path: "part-0.bin", bytes: 40 * 1024 * 1024, sha256: expected(0) },
+            { path: "part-1.bin", bytes: 40 * 1024 * 1024, sha256: expected(7) }
+          ])
+          yield* writer.commit({ runId: "run-large", watermark: null, rows: 0 })
+        })
+      )
+      expect(sha256(path.join(target, "part-0.bin"))).toBe(expected(0))
+      expect(sha256(path.join(target, "part-1.bin"))).toBe(expected(7))
+    })
+  )
+
   it.scoped("copies a file by the file system, staged like a written one, with its checksum and time", () =>
     Effect.gen(function* () {
       const root = freshRoot()
