@@ -150,8 +150,9 @@ const ENCODED_READ_AHEAD = 4
  * A table its source encoded itself (`SourceSession.readEncoded`) into files of a file
  * sink, one per part, written at the same time, each starting with the format's header.
  * Like `transferToFile`, a part's first bytes are pulled before its file is opened: a
- * part without rows writes no file, except the first when `writeEmpty` holds, so that
- * an empty incremental run writes none and an empty full snapshot writes one.
+ * part without rows writes no file. When no part had rows, `writeEmpty` decides: a full
+ * snapshot writes one file of the header alone (the target keeps the columns), an
+ * incremental run with nothing new writes none.
  */
 export const transferEncodedToFile = <W>(options: {
   readonly encoded: EncodedTable<W>
@@ -171,26 +172,32 @@ export const transferEncodedToFile = <W>(options: {
         Effect.gen(function* () {
           const pull = yield* Stream.toPull(part.pipe(Stream.filter((chunk) => chunk.length > 0)))
           const first = yield* firstChunk(pull)
-          if (Chunk.isEmpty(first) && !(options.writeEmpty && index === 0)) return 0
-          const rows = Chunk.isEmpty(first)
-            ? Stream.empty
-            : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
-          // A few chunks read ahead, so that the source's socket is read while the sink writes.
-          const content = Stream.concat(Stream.fromIterable(options.header), rows).pipe(
-            Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
-            Stream.tap((chunk) =>
-              Effect.suspend(() => {
-                bytes += chunk.byteLength
-                return options.report({ rows: encoded.rows(), bytes, files: 0 })
-              })
-            )
-          )
-          yield* options.writer.write({ path: options.path(index) }, content)
+          if (Chunk.isEmpty(first)) return 0
+          const rows = Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
+          yield* writeFile(index, rows)
           return 1
         })
       )
+    const writeFile = <E>(index: number, rows: Stream.Stream<Uint8Array, E>) =>
+      options.writer.write(
+        { path: options.path(index) },
+        // A few chunks read ahead, so that the source's socket is read while the sink writes.
+        Stream.concat(Stream.fromIterable(options.header), rows).pipe(
+          Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
+          Stream.tap((chunk) =>
+            Effect.suspend(() => {
+              bytes += chunk.byteLength
+              return options.report({ rows: encoded.rows(), bytes, files: 0 })
+            })
+          )
+        )
+      )
     const written = yield* Effect.forEach(encoded.parts, writePart, { concurrency: "unbounded" })
-    const files = written.reduce((sum: number, count) => sum + count, 0)
+    let files = written.reduce((sum: number, count) => sum + count, 0)
+    if (files === 0 && options.writeEmpty) {
+      yield* writeFile(0, Stream.empty)
+      files = 1
+    }
     const count = encoded.rows()
     return { rows: count, bytes, files, watermark: count === 0 ? Option.none<W>() : encoded.watermark }
   })

@@ -5,8 +5,8 @@ import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { SourceError } from "../../core/Errors.js"
 import type { FileWriter, WrittenFile } from "../../core/Sink.js"
-import type { FileAccess, FileEntry } from "../../core/Source.js"
-import { copyFiles } from "../../core/Transfer.js"
+import type { EncodedTable, FileAccess, FileEntry } from "../../core/Source.js"
+import { copyFiles, transferEncodedToFile } from "../../core/Transfer.js"
 
 /** A file store held in a map; `onRead` runs after each read, to change a file under the copier's feet. */
 const memoryFiles = (files: Map<string, string>, onRead: (path: string) => void = () => {}) => {
@@ -170,6 +170,58 @@ describe("copyFiles", () => {
       const failing: FileAccess<null> = { ...store.access, read: (_, file) => Stream.fail(refused(file.path)) }
       const error = yield* Effect.flip(copy(failing, memoryWriter(false).writer))
       expect(error.message).toBe("a.txt is not the version listed")
+    })
+  )
+})
+
+describe("transferEncodedToFile", () => {
+  const encode = (text: string) => new TextEncoder().encode(text)
+  /** Parts of encoded rows, one line per row; the watermark is the number of rows. */
+  const encoded = (parts: ReadonlyArray<ReadonlyArray<string>>): EncodedTable<number> => {
+    let rows = 0
+    return {
+      parts: parts.map((lines) =>
+        Stream.fromIterable(lines).pipe(
+          Stream.map((line) => {
+            rows++
+            return encode(`${line}\n`)
+          })
+        )
+      ),
+      rows: () => rows,
+      watermark: Option.some(parts.flat().length)
+    }
+  }
+  const transfer = (parts: ReadonlyArray<ReadonlyArray<string>>, writeEmpty: boolean) =>
+    Effect.gen(function* () {
+      const { writer, content } = memoryWriter(false)
+      const transferred = yield* transferEncodedToFile({
+        encoded: encoded(parts),
+        header: [encode("n\n")],
+        writer,
+        path: (part) => `part-${part}.csv`,
+        writeEmpty,
+        report: () => Effect.void
+      })
+      return { transferred, content: Object.fromEntries(content) }
+    })
+
+  it.effect("writes each part with rows as a file of its own, each after the header", () =>
+    Effect.gen(function* () {
+      const { transferred, content } = yield* transfer([["1", "2"], [], ["3"]], true)
+      expect(content).toEqual({ "part-0.csv": "n\n1\n2\n", "part-2.csv": "n\n3\n" })
+      expect(transferred).toEqual({ rows: 3, bytes: 10, files: 2, watermark: Option.some(3) })
+    })
+  )
+
+  it.effect("writes the header alone for a full snapshot without rows, and nothing for an incremental run", () =>
+    Effect.gen(function* () {
+      const full = yield* transfer([[], []], true)
+      expect(full.content).toEqual({ "part-0.csv": "n\n" })
+      expect(full.transferred).toEqual({ rows: 0, bytes: 2, files: 1, watermark: Option.none() })
+      const incremental = yield* transfer([[], []], false)
+      expect(incremental.content).toEqual({})
+      expect(incremental.transferred).toEqual({ rows: 0, bytes: 0, files: 0, watermark: Option.none() })
     })
   )
 })
