@@ -7,7 +7,7 @@
 // bin/ferry.js runs the bundle only where no plugin is loaded (bin/compiled.js,
 // `bundleServes`): a plugin imports effect, apache-arrow and Ferry's own modules from
 // node_modules and dist/, and must share their instances with Ferry's code.
-import { rmSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
@@ -15,6 +15,39 @@ import { build } from "esbuild"
 const root = fileURLToPath(new URL("..", import.meta.url))
 
 const outdir = path.join(root, "dist/bundle")
+
+/**
+ * pg's lib/stream.js picks its socket at load by asking whether it runs in a Cloudflare
+ * Worker; on Node 20, which has no `navigator`, it asks by constructing a `Response`,
+ * which makes Node load undici, its fetch implementation: 30 to 50 ms of every start,
+ * for a module Ferry never uses. The bundle runs only on Node, so it gets the Node
+ * half of that module. The build fails if pg's module no longer has the shape
+ * this replaces, rather than bundle a stale copy.
+ */
+const nodeOnlyPgStream = {
+  name: "pg-stream-node-only",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+      const original = readFileSync(args.path, "utf8")
+      for (const expected of ["function isCloudflareRuntime()", "function getNodejsStreamFuncs()", "getSecureStream,"]) {
+        if (!original.includes(expected)) {
+          throw new Error(`${args.path} has changed (no "${expected}"): review the pg-stream-node-only plugin in bin/bundle.js`)
+        }
+      }
+      return {
+        loader: "js",
+        contents: [
+          'const net = require("net")',
+          'const tls = require("tls")',
+          "module.exports = {",
+          "  getStream: () => new net.Socket(),",
+          "  getSecureStream: (options) => tls.connect(options)",
+          "}"
+        ].join("\n")
+      }
+    })
+  }
+}
 // An earlier build's files (and its code cache, which V8 would refuse anyway) go.
 rmSync(outdir, { recursive: true, force: true })
 
@@ -27,8 +60,12 @@ await build({
   format: "cjs",
   platform: "node",
   target: "node20",
-  // Class names show in errors and logs; without this, esbuild renames classes whose names collide.
-  keepNames: true,
+  // No keepNames: it wraps every function in a call that redefines its `name`, at load
+  // (7,800 of them) and each time a closure is made (a tenth of a second of a 2M-row
+  // run's main thread in one profile, in the closures Effect makes as it runs). Without
+  // it, only the 240 functions and classes esbuild renames where two modules' top-level
+  // names collide (`delay2`) show other names, in stack traces. Ferry's errors and
+  // Effect's tagged errors name themselves by `_tag`, the Azure SDK's by `this.name`.
   // Less to read and parse at every start, and 4 MiB less memory; FERRY_BUNDLE=0 runs the readable modules.
   minifyWhitespace: true,
   minifySyntax: true,
@@ -46,5 +83,6 @@ await build({
   // The modules' own URL (resolving packages, telling bundled from compiled): the bundle's file.
   define: { "import.meta.url": "ferryBundleUrl" },
   banner: { js: "const ferryBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [nodeOnlyPgStream],
   logLevel: "warning"
 })
