@@ -58,6 +58,8 @@ await build({
   // One script, which vm.Script can compile with a code cache. Modules imported with
   // import() (`ferry serve`, the Azure SDKs) are still evaluated only when imported.
   format: "cjs",
+  // Non-ASCII characters escaped, so that bin/bundled.js may read the file as latin1.
+  charset: "ascii",
   platform: "node",
   target: "node20",
   // No keepNames: it wraps every function in a call that redefines its `name`, at load

@@ -32,7 +32,8 @@ export const runBundle = (file, args = process.argv.slice(2)) => {
   } catch {
     cachedData = undefined
   }
-  const script = new vm.Script(Module.wrap(readFileSync(file, "utf8")), {
+  // The bundle is ASCII (bin/bundle.js), which latin1 reads byte for byte: a third faster than decoding UTF-8.
+  const script = new vm.Script(Module.wrap(readFileSync(file, "latin1")), {
     filename: file,
     cachedData,
     // The bundle imports parquet-wasm, an ES module, with import().

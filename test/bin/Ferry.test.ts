@@ -175,6 +175,13 @@ describe("bin/ferry.js", SLOW, () => {
     ).toBe("PAR1")
   })
 
+  it("builds an ASCII bundle, which bin/bundled.js reads as latin1, without pg's Cloudflare probe", () => {
+    const bundle = fs.readFileSync(path.join(root, "dist", "bundle", "ferry.cjs"))
+    expect(bundle.findIndex((byte) => byte > 0x7f)).toBe(-1)
+    // The probe constructs a Response, which loads undici at every start.
+    expect(bundle.includes("isCloudflareRuntime")).toBe(false)
+  })
+
   it("keeps a code cache per command beside the bundle: written by its first run, then used, and replaced when V8 refuses it", () => {
     const cache = path.join(root, "dist", "bundle", "ferry.cjs.validate.cache")
     fs.rmSync(cache, { force: true })
