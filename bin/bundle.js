@@ -24,14 +24,17 @@ const outdir = path.join(root, "dist/bundle")
  * half of that module. The build fails if pg's module no longer has the shape
  * this replaces, rather than bundle a stale copy.
  */
+const PG_STREAM_SHAPE = ["function isCloudflareRuntime()", "function getNodejsStreamFuncs()", "getSecureStream,"]
 const nodeOnlyPgStream = {
   name: "pg-stream-node-only",
   setup(build) {
     build.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
       const original = readFileSync(args.path, "utf8")
-      for (const expected of ["function isCloudflareRuntime()", "function getNodejsStreamFuncs()", "getSecureStream,"]) {
+      for (const expected of PG_STREAM_SHAPE) {
         if (!original.includes(expected)) {
-          throw new Error(`${args.path} has changed (no "${expected}"): review the pg-stream-node-only plugin in bin/bundle.js`)
+          throw new Error(
+            `${args.path} has changed (no "${expected}"): review the pg-stream-node-only plugin in bin/bundle.js`
+          )
         }
       }
       return {

@@ -4,7 +4,12 @@ import { formatBytes, formatCount } from "../../runtime/Progress.js"
 describe("formatCount", () => {
   it("groups thousands as en-US does", () => {
     const samples = [0, 1, 12, 999, 1000, 1001, 65_536, 999_999, 1_000_000, 2_000_000, 498_256, 123_456_789_012]
-    for (const n of [...samples, ...samples.filter((value) => value > 0).map((value) => -value), Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) {
+    for (const n of [
+      ...samples,
+      ...samples.filter((value) => value > 0).map((value) => -value),
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER
+    ]) {
       expect(formatCount(n)).toBe(n.toLocaleString("en-US"))
     }
   })
