@@ -97,6 +97,13 @@ export interface FileWriter {
     content: Stream.Stream<Uint8Array, E>
   ) => Effect.Effect<WrittenFile, SinkError | E>
   /**
+   * True when `write` is done with every chunk of its content by the time it pulls
+   * more (it writes and hashes each before asking for the next, keeping no view of it),
+   * so that the caller may reuse a chunk's memory from then on. A writer that gathers
+   * chunks into larger blocks leaves it unset.
+   */
+  readonly releasesChunks?: boolean
+  /**
    * Copies a file from where its source keeps it, inside the storage (a file system
    * copy, a server-side copy), so that its bytes do not pass through Ferry. `None`
    * when this writer cannot copy from there; the file is then streamed with `write`.

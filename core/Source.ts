@@ -160,6 +160,14 @@ export interface EncodedTable<W> {
   readonly rows: () => number
   /** What the last page of `readTable` would carry: safe to commit once the whole file is written. */
   readonly watermark: Option.Option<W>
+  /**
+   * Optional: takes back a chunk of a part that nothing reads any more, so that the
+   * source may write later chunks into its memory instead of allocating more. The
+   * caller gives a chunk back only when its writer is done with it
+   * (`FileWriter.releasesChunks`), and may give back chunks that are not the source's,
+   * which it ignores.
+   */
+  readonly recycle?: (chunk: Uint8Array) => void
 }
 
 export interface SourceSession<D, W> {

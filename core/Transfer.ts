@@ -143,6 +143,24 @@ export const transferToFile = <W, E>(options: {
     )
   })
 
+/**
+ * `content` for a writer that is done with its chunks once it pulls more
+ * (`FileWriter.releasesChunks`): each pull gives the chunks of the one before it back.
+ * The chunks of the last pull are not given back: nothing would reuse them.
+ */
+const returnedOnPull = <E>(
+  content: Stream.Stream<Uint8Array, E>,
+  recycle: (chunk: Uint8Array) => void
+): Stream.Stream<Uint8Array, E> =>
+  Stream.suspend(() => {
+    let pulled = Chunk.empty<Uint8Array>()
+    return Stream.mapChunks(content, (chunk) => {
+      for (const done of pulled) recycle(done)
+      pulled = chunk
+      return chunk
+    })
+  })
+
 /** Chunks of an encoded table read ahead of the sink. */
 const ENCODED_READ_AHEAD = 4
 
@@ -178,20 +196,23 @@ export const transferEncodedToFile = <W>(options: {
           return 1
         })
       )
-    const writeFile = <E>(index: number, rows: Stream.Stream<Uint8Array, E>) =>
-      options.writer.write(
-        { path: options.path(index) },
-        // A few chunks read ahead, so that the source's socket is read while the sink writes.
-        Stream.concat(Stream.fromIterable(options.header), rows).pipe(
-          Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
-          Stream.tap((chunk) =>
-            Effect.suspend(() => {
-              bytes += chunk.byteLength
-              return options.report({ rows: encoded.rows(), bytes, files: 0 })
-            })
-          )
+    const recycle = options.writer.releasesChunks === true ? encoded.recycle : undefined
+    const writeFile = <E>(index: number, rows: Stream.Stream<Uint8Array, E>) => {
+      // A few chunks read ahead, so that the source's socket is read while the sink writes.
+      const content = Stream.concat(Stream.fromIterable(options.header), rows).pipe(
+        Stream.bufferChunks({ capacity: ENCODED_READ_AHEAD }),
+        Stream.tap((chunk) =>
+          Effect.suspend(() => {
+            bytes += chunk.byteLength
+            return options.report({ rows: encoded.rows(), bytes, files: 0 })
+          })
         )
       )
+      return options.writer.write(
+        { path: options.path(index) },
+        recycle === undefined ? content : returnedOnPull(content, recycle)
+      )
+    }
     const written = yield* Effect.forEach(encoded.parts, writePart, { concurrency: "unbounded" })
     let files = written.reduce((sum: number, count) => sum + count, 0)
     if (files === 0 && options.writeEmpty) {

@@ -928,7 +928,10 @@ const readEncoded = (
       )
     })
     const rows = () => rewriters.reduce((sum, rewriter) => sum + rewriter.rows, 0)
-    return Option.some({ parts, rows, watermark })
+    const recycle = (chunk: Uint8Array) => {
+      for (const rewriter of rewriters) rewriter.recycle(chunk)
+    }
+    return Option.some({ parts, rows, watermark, recycle })
   })
 
 const openSession = (

@@ -389,6 +389,8 @@ const openWriter = (target: Target, options: WriteOptions): Effect.Effect<FileWr
         writeFile(target, staging, file, content).pipe(
           Effect.tap((result) => Effect.sync(() => written.set(result.path, result)))
         ),
+      // writeFile hashes each chunk and waits for its write before it pulls the next.
+      releasesChunks: true,
       copy: (file, from) =>
         copyLocalFile(target, staging, file, from).pipe(
           Effect.tap((result) => Effect.sync(() => Option.map(result, (copied) => written.set(copied.path, copied))))

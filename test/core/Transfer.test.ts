@@ -214,6 +214,50 @@ describe("transferEncodedToFile", () => {
     })
   )
 
+  it.effect("gives a chunk back to the source once a writer that releases chunks pulls more, and never to others", () =>
+    Effect.gen(function* () {
+      const lines = Array.from({ length: 40 }, (_, index) => String(index))
+      const run = (releasesChunks: boolean) =>
+        Effect.gen(function* () {
+          const recycled = new Set<Uint8Array>()
+          const table = { ...encoded([lines]), recycle: (chunk: Uint8Array) => recycled.add(chunk) }
+          const seen: Array<Uint8Array> = []
+          const writer: FileWriter = {
+            ...memoryWriter(false).writer,
+            ...(releasesChunks ? { releasesChunks } : {}),
+            write: (file, content) =>
+              Effect.as(
+                Stream.runForEach(content, (chunk) =>
+                  Effect.sync(() => {
+                    // Nothing it is writing, or will write, has gone back.
+                    expect(recycled.has(chunk)).toBe(false)
+                    seen.push(chunk)
+                  })
+                ),
+                { path: file.path, bytes: 0 }
+              )
+          }
+          yield* transferEncodedToFile({
+            encoded: table,
+            header: [encode("n\n")],
+            writer,
+            path: (part) => `part-${part}.csv`,
+            writeEmpty: true,
+            report: () => Effect.void
+          })
+          return { recycled, seen }
+        })
+      const releasing = yield* run(true)
+      expect(releasing.seen.length).toBe(41)
+      // All but the last pull's rows go back (and the header, which the source ignores).
+      expect(releasing.recycled.size).toBeGreaterThanOrEqual(35)
+      expect(releasing.recycled.has(releasing.seen.at(-1)!)).toBe(false)
+      const holding = yield* run(false)
+      expect(holding.seen.length).toBe(41)
+      expect(holding.recycled.size).toBe(0)
+    })
+  )
+
   it.effect("writes the header alone for a full snapshot without rows, and nothing for an incremental run", () =>
     Effect.gen(function* () {
       const full = yield* transfer([[], []], true)

@@ -125,6 +125,54 @@ describe("CopyCsvRewriter", () => {
     expect(chunks.reduce((sum, length) => sum + length, 0) + (last?.length ?? 0)).toBe(3_000_000)
   })
 
+  /** Rows of `MIXED_INPUT`, about 5 MiB of them, fed in 64 KiB pieces; `give` decides which chunks come back. */
+  const recycling = (give: (chunk: Uint8Array, index: number) => boolean) => {
+    const rewriter = new CopyCsvRewriter(MIXED, DEFAULT)
+    const input = Buffer.from(MIXED_INPUT.repeat(6 << 10))
+    const chunks: Array<{ readonly bytes: Uint8Array; readonly copy: Buffer }> = []
+    const take = (chunk: Uint8Array | undefined) => {
+      if (chunk === undefined) return
+      chunks.push({ bytes: chunk, copy: Buffer.from(chunk) })
+      // The chunk before this one is done with, as a writer is once it pulls the next.
+      const previous = chunks.length - 2
+      if (previous >= 0 && give(chunks[previous]!.bytes, previous)) rewriter.recycle(chunks[previous]!.bytes)
+    }
+    for (let at = 0; at < input.length; at += 64 << 10) take(rewriter.push(input.subarray(at, at + (64 << 10))))
+    take(rewriter.end())
+    const expected = Buffer.from(MIXED_OUTPUT.repeat(6 << 10))
+    return { rewriter, chunks, expected, slabs: new Set(chunks.map((chunk) => chunk.bytes.buffer)).size }
+  }
+
+  it("writes into a slab again once every chunk of it has come back, and nowhere still read", () => {
+    const { chunks, expected, slabs } = recycling(() => true)
+    expect(Buffer.concat(chunks.map((chunk) => chunk.copy)).equals(expected)).toBe(true)
+    // About 20 chunks of 256 KiB over slabs of 1 MiB: a handful go round.
+    expect(chunks.length).toBeGreaterThan(15)
+    expect(slabs).toBeLessThanOrEqual(4)
+    // The chunk still out when each was handed out was not written over.
+    const last = chunks.at(-1)!
+    expect(Buffer.from(last.bytes).equals(last.copy)).toBe(true)
+  })
+
+  it("allocates anew while chunks stay out, and never writes over one that did not come back", () => {
+    const { chunks, expected, slabs } = recycling((_, index) => index % 2 === 0)
+    expect(Buffer.concat(chunks.map((chunk) => chunk.copy)).equals(expected)).toBe(true)
+    for (const [index, chunk] of chunks.entries()) {
+      if (index % 2 === 1) expect(Buffer.from(chunk.bytes).equals(chunk.copy)).toBe(true)
+    }
+    const kept = recycling(() => false)
+    expect(kept.slabs).toBeGreaterThan(slabs - 1)
+    expect(kept.slabs).toBeGreaterThanOrEqual(6)
+    for (const chunk of kept.chunks) expect(Buffer.from(chunk.bytes).equals(chunk.copy)).toBe(true)
+  })
+
+  it("ignores chunks it did not hand out", () => {
+    const rewriter = new CopyCsvRewriter(MIXED, DEFAULT)
+    rewriter.recycle(Buffer.from("not a chunk of this rewriter"))
+    expect(rewriter.push(Buffer.from(MIXED_INPUT))).toBeUndefined()
+    expect(Buffer.from(rewriter.end()!).toString("utf8")).toBe(MIXED_OUTPUT)
+  })
+
   it("quotes text with a leading or trailing space or tab, and leaves the rest as PostgreSQL wrote it", () => {
     const text = [field("t", "text"), field("u", "text")]
     expect(rewrite(text, ' a,b \n\tc,"d, e"\n,""\n"q""",x\n')).toBe('" a","b "\n"\tc","d, e"\n,""\n"q""",x\n')
