@@ -6,8 +6,10 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -199,7 +201,9 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
       )
     })
   ),
-  Effect.provide(Layer.merge(NodeContext.layer, logging))
+  // What the command line needs of the platform; not NodeContext, whose process and
+  // worker services would be loaded at every start for `ferry serve` alone.
+  Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer, logging))
 )
 
 NodeRuntime.runMain(program, {

@@ -15,3 +15,10 @@ export const loader = Migrator.fromRecord(migrations)
 
 /** Where the applied migrations are recorded. */
 export const migrationsTable = "ferry_state_migrations"
+
+/**
+ * Runs the migrations not yet applied. @effect/sql's SQLite and PostgreSQL migrators are
+ * this one plus a schema dump through the sqlite3 or pg_dump command, which Ferry does
+ * not ask for; without them no process-spawning service is needed to open a store.
+ */
+export const runMigrations = Migrator.make({})

@@ -8,10 +8,9 @@
  * URL and the password before it is shown.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as PgMigrator from "@effect/sql-pg/PgMigrator"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -19,7 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { loader, migrationsTable } from "../Migrations.js"
+import { loader, migrationsTable, runMigrations } from "../Migrations.js"
 import type { PostgresOptions } from "../StateStore.js"
 import { StateError } from "../StateError.js"
 
@@ -108,7 +107,7 @@ export const parseTarget = (configured: Redacted.Redacted<string>): Either.Eithe
 }
 
 const reason = (error: unknown): string => {
-  if (error instanceof PgMigrator.MigrationError && error.cause !== undefined) {
+  if (error instanceof Migrator.MigrationError && error.cause !== undefined) {
     return `${error.message}: ${reason(error.cause)}`
   }
   if (error instanceof AggregateError && error.message === "") {
@@ -142,14 +141,10 @@ const migrate = (client: PgClient.PgClient, schema: string) =>
           created_at timestamp with time zone NOT NULL DEFAULT now(),
           name text NOT NULL
         )`
-        return yield* PgMigrator.run({ loader, table: migrationsTable })
+        return yield* runMigrations({ loader, table: migrationsTable })
       })
     )
-    .pipe(
-      Effect.provideService(PgClient.PgClient, client),
-      Effect.provideService(SqlClient.SqlClient, client),
-      Effect.provide(NodeContext.layer)
-    )
+    .pipe(Effect.provideService(PgClient.PgClient, client), Effect.provideService(SqlClient.SqlClient, client))
 
 export const layerClient = (
   options: PostgresOptions
@@ -168,7 +163,7 @@ export const layerClient = (
         Effect.mapError(cannot("migrate")),
         // The migrator turns a failing migration into a defect.
         Effect.catchSomeDefect((defect) =>
-          defect instanceof PgMigrator.MigrationError
+          defect instanceof Migrator.MigrationError
             ? Option.some(Effect.fail(cannot("migrate")(defect)))
             : Option.none()
         )

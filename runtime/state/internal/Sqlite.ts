@@ -3,10 +3,9 @@
  * WAL mode, migrated on open. The only SQLite-specific SQL of the store lives here.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,14 +15,14 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { mkdir } from "node:fs/promises"
 import * as path from "node:path"
-import { loader, migrationsTable } from "../Migrations.js"
+import { loader, migrationsTable, runMigrations } from "../Migrations.js"
 import type { SqliteOptions } from "../StateStore.js"
 import { StateError } from "../StateError.js"
 
 const MEMORY = ":memory:"
 
 const reason = (error: unknown): string =>
-  error instanceof SqliteMigrator.MigrationError && error.cause !== undefined
+  error instanceof Migrator.MigrationError && error.cause !== undefined
     ? `${error.message}: ${reason(error.cause)}`
     : error instanceof Error
       ? error.cause instanceof Error
@@ -63,13 +62,9 @@ const migrate = (client: SqliteClient.SqliteClient) =>
     return yield* client.withTransaction(
       client
         .unsafe(`DELETE FROM ${migrationsTable} WHERE 1 = 0`)
-        .pipe(Effect.zipRight(SqliteMigrator.run({ loader, table: migrationsTable })))
+        .pipe(Effect.zipRight(runMigrations({ loader, table: migrationsTable })))
     )
-  }).pipe(
-    Effect.provideService(SqliteClient.SqliteClient, client),
-    Effect.provideService(SqlClient.SqlClient, client),
-    Effect.provide(NodeContext.layer)
-  )
+  }).pipe(Effect.provideService(SqliteClient.SqliteClient, client), Effect.provideService(SqlClient.SqlClient, client))
 
 const makeFolder = (filename: string) =>
   filename === MEMORY
@@ -110,7 +105,7 @@ export const layerClient = (
         Effect.mapError(cannot("migrate")),
         // The migrator turns a failing migration into a defect.
         Effect.catchSomeDefect((defect) =>
-          defect instanceof SqliteMigrator.MigrationError
+          defect instanceof Migrator.MigrationError
             ? Option.some(Effect.fail(cannot("migrate")(defect)))
             : Option.none()
         )
