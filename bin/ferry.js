@@ -7,14 +7,13 @@ import { fileURLToPath } from "node:url"
 import { setFlagsFromString } from "node:v8"
 import { BUNDLE_ENTRY, bundleServes, runnable } from "./compiled.js"
 
-// After each full collection V8 lets the old generation grow by a factor it derives from
-// the collector's speed, about two here, and starts the next one early when the room
-// left is small next to the young generation, which Effect's allocation rate grows to
-// its largest. A transfer then runs a full collection every few hundred milliseconds:
-// 14 for a 2M-row table to CSV, 105 for 10M rows to Parquet (5 of its 33 CPU seconds).
-// With room for three times what survived: 10 and 29, for 10 to 15 MiB more at the
-// peak. V8 reads the factor at each collection, so it may be set once running.
-setFlagsFromString("--heap-growing-percent=200")
+// V8 starts marking for a full collection when the room left in the old generation is
+// smaller than the young generation, which Effect's allocation rate keeps at its largest:
+// with V8's own heap growing factor, every few hundred milliseconds of a transfer. Room
+// for 2.5 times what survived costs less CPU and memory than that; 3 saved more CPU but
+// let dead buffers pile up past 300 MiB at the peak (docs/ARCHITECTURE.md). V8 reads the
+// factor at each collection, so it may be set once running.
+setFlagsFromString("--heap-growing-percent=150")
 
 const available = runnable(fileURLToPath(new URL("..", import.meta.url)))
 if (available === "bundle" && bundleServes(process.argv.slice(2))) {

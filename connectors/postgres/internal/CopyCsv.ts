@@ -417,9 +417,9 @@ export class CopyCsvRewriter {
    * Room for `extra` more bytes. Output is written into slabs of 1 MiB and handed out
    * as views of them, so that the garbage collector sees one allocation per slab rather
    * than one per chunk; a row cut by the end of a slab moves to the next. A slab whose
-   * chunks have come back (`recycle`) is written into again: a new slab for every MiB
-   * started 10 full collections of V8's heap in a 2M-row table's 222 MiB, four slabs
-   * going round start 3.
+   * chunks have come back (`recycle`) is written into again: with a new slab for every
+   * MiB, V8 ran 11 to 15 full collections in a 2M-row table's 222 MiB, with four going
+   * round 8 or 9.
    */
   private reserve(extra: number): void {
     if (this.position + extra <= this.out.length) return
