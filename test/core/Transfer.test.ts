@@ -228,8 +228,10 @@ describe("transferEncodedToFile", () => {
             write: (file, content) =>
               Effect.as(
                 Stream.runForEach(content, (chunk) =>
-                  Effect.sync(() => {
-                    // Nothing it is writing, or will write, has gone back.
+                  Effect.gen(function* () {
+                    // Nothing it is writing, or will write, has gone back, nor goes back while it writes.
+                    expect(recycled.has(chunk)).toBe(false)
+                    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
                     expect(recycled.has(chunk)).toBe(false)
                     seen.push(chunk)
                   })

@@ -209,6 +209,10 @@ beforeAll(async () => {
     CREATE INDEX ON ${name}.events (at, id);
     CREATE VIEW ${name}.recent AS SELECT id, at, note FROM ${name}.events WHERE id > 900;
     CREATE TABLE ${name}.bad_dates (d date, n numeric(6,2), ts timestamp);
+    CREATE TABLE ${name}.large AS
+      SELECT i AS id, repeat(md5(i::text), 4) AS note, i % 3 = 0 AS ok, (i * 0.37)::float8 AS score,
+             timestamptz '2026-01-01 00:00:00+00' + i * interval '1.5 second' AS at
+      FROM generate_series(1, 60000) AS g(i);
   `)
 }, 30_000)
 afterAll(() => schema?.drop(), 30_000)
@@ -476,6 +480,38 @@ describe("readEncoded", () => {
         expect(direct.equals(arrow.bytes)).toBe(true)
         // int16 → int32 writes the same text, so both files hold the same bytes.
         expect(read("cast").equals(direct)).toBe(true)
+      } finally {
+        space.remove()
+      }
+    })
+  )
+
+  it.effect("writes the same file through the local store when the rewrite reuses the memory of written rows", () =>
+    Effect.gen(function* () {
+      // About 11 MB: dozens of chunks over slabs of 1 MiB, which the local writer hands back as it goes.
+      const space = workspace(
+        shareConfig({
+          stores: [`db: { type: postgres, url: "${TEST_URL}", account: contoso }`],
+          datasets: [
+            `{ name: large, source: { store: db, table: ${schema.name}.large } }`,
+            `{ name: cast, source: { store: db, table: ${schema.name}.large }, casts: { id: int64 } }`
+          ],
+          mappings: [
+            "large: { store: out, path: large/, format: csv }",
+            "cast: { store: out, path: cast/, format: csv }"
+          ]
+        })
+      )
+      try {
+        const { lines } = yield* runOnce(space, { full: true })
+        expect(lines.some((line) => line.includes("large (full): 60,000 rows") && line.includes("encoded by"))).toBe(
+          true
+        )
+        const read = (folder: string) => fs.readFileSync(path.join(space.out(folder), dataFiles(space.out(folder))[0]!))
+        const direct = read("large")
+        expect(direct.length).toBeGreaterThan(10_000_000)
+        const arrow = read("cast")
+        if (!arrow.equals(direct)) expect.fail(firstDifference(arrow, direct))
       } finally {
         space.remove()
       }
